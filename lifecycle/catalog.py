@@ -1,0 +1,107 @@
+"""The integration catalog: names that configuration files can use."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from lifecycle.errors import UnknownIntegrationError
+from lifecycle.integrations import CustomLogger
+
+LoggerFactory = Callable[[], CustomLogger]
+
+_log = logging.getLogger("lifecycle")
+
+
+class Catalog:
+    """Maps an integration name to a factory of ``CustomLogger`` instances.
+
+    A registry resolves a string entry through its catalog at dispatch time,
+    once, and reuses the instance. Registering a name again replaces the
+    factory for registries that have not resolved the name yet.
+    """
+
+    def __init__(self) -> None:
+        self._factories: dict[str, LoggerFactory] = {}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, factory: LoggerFactory) -> None:
+        """Make ``name`` resolve to ``factory()``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"an integration name must be a non-empty string, got {name!r}")
+        if not callable(factory):
+            raise TypeError(
+                f"the factory for {name!r} must be callable (a CustomLogger subclass or "
+                f"a function returning one), got {type(factory).__name__}"
+            )
+        with self._lock:
+            self._factories[name] = factory
+
+    def factory(self, name: str) -> LoggerFactory | None:
+        """The factory registered under ``name``, or ``None``."""
+        return self._factories.get(name)
+
+    def resolve(self, name: str) -> CustomLogger:
+        """A new instance of the integration called ``name``."""
+        factory = self._factories.get(name)
+        if factory is None:
+            known = ", ".join(map(repr, self.names())) or "none"
+            raise UnknownIntegrationError(
+                f"no integration named {name!r} in the catalog (known: {known}); "
+                f"register it with catalog.register(name, factory)"
+            )
+        logger = factory()
+        if not isinstance(logger, CustomLogger):
+            raise TypeError(
+                f"the factory for {name!r} returned a {type(logger).__name__}, "
+                f"expected a lifecycle.CustomLogger"
+            )
+        return logger
+
+    def names(self) -> tuple[str, ...]:
+        """The registered names, sorted."""
+        return tuple(sorted(self._factories))
+
+
+#: The process-wide catalog that registries use unless given ``catalog=``.
+catalog = Catalog()
+
+
+class ResolvedIntegrations:
+    """One registry's integration instances: each name resolved once, then reused.
+
+    A name the catalog does not know is logged once as an error and skipped;
+    registering it later makes the next dispatch find it.
+    """
+
+    def __init__(self, source: Catalog, registry_name: str) -> None:
+        self._catalog = source
+        self._registry_name = registry_name
+        self._instances: dict[str, CustomLogger] = {}
+        self._reported: set[str] = set()
+        self._lock = threading.RLock()
+
+    def peek(self, name: str) -> CustomLogger | None:
+        """The instance already resolved for ``name``, without creating one."""
+        return self._instances.get(name)
+
+    def factory(self, name: str) -> LoggerFactory | None:
+        return self._catalog.factory(name)
+
+    def resolve(self, name: str) -> CustomLogger | None:
+        instance = self._instances.get(name)
+        if instance is not None:
+            return instance
+        with self._lock:
+            instance = self._instances.get(name)
+            if instance is None:
+                try:
+                    instance = self._catalog.resolve(name)
+                except UnknownIntegrationError as error:
+                    if name not in self._reported:
+                        self._reported.add(name)
+                        _log.error("registry %r skips %s", self._registry_name, error)
+                    return None
+                self._instances[name] = instance
+            return instance

@@ -1,0 +1,252 @@
+"""What the registry stores: validated callbacks, entries, and owner anchors.
+
+A registration is checked completely (``classify``) before the registry
+changes, so that an error leaves nothing half-registered. Every object the
+registry must not keep alive (an owner, a weakly held callable) gets one
+*anchor* per registry: a weak reference whose callback tells the registry that
+all the entries hanging from it are gone. One anchor serves every entry of
+that object in every hook, so an owner with six callbacks costs one weak
+reference and one finalizer, not six.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any, Final
+
+from lifecycle.hooks import Hook
+from lifecycle.integrations import CustomLogger, callback_key
+
+NAME: Final = "name"
+LOGGER: Final = "logger"
+METHOD: Final = "method"
+CALLABLE: Final = "callable"
+
+Callback = str | CustomLogger | Callable[..., Any]
+Getter = Callable[[], Any]
+
+
+def constant(value: object) -> Getter:
+    """A zero-argument C-level callable that always returns ``value``."""
+    return itertools.repeat(value).__next__
+
+
+def weakly_referable(obj: object) -> bool:
+    return type(obj).__weakrefoffset__ != 0
+
+
+def not_weakly_referable(obj: object, role: str) -> TypeError:
+    name = type(obj).__qualname__
+    return TypeError(
+        f"{role} of type {name} cannot be weakly referenced, so the registry could not "
+        f"notice its death: add '__weakref__' to {name}.__slots__, or pass weak=False "
+        f"and remove it yourself with remove_owner()/remove()"
+    )
+
+
+def describe(callback: object) -> str:
+    """A short human name for a callback, for log messages."""
+    if isinstance(callback, str):
+        return f"integration {callback!r}"
+    if isinstance(callback, types.MethodType):
+        owner = callback.__self__
+        owner_name = owner.__qualname__ if isinstance(owner, type) else type(owner).__qualname__
+        return f"{owner_name}.{getattr(callback.__func__, '__name__', '?')} of {owner_name} at {id(owner):#x}"
+    qualname = getattr(callback, "__qualname__", None)
+    if isinstance(qualname, str):
+        return f"{getattr(callback, '__module__', None) or '?'}.{qualname}"
+    return f"{type(callback).__qualname__} at {id(callback):#x}"
+
+
+class Spec:
+    """A registration request that passed every check.
+
+    ``key`` decides duplicates; ``identity`` is the object whose ``id()`` the
+    key contains (the owner of a bound method, an identity-keyed callable),
+    checked with ``is`` so that a recycled id never matches.
+    """
+
+    __slots__ = ("callback", "identity", "key", "kind", "owner", "weak")
+
+    def __init__(
+        self,
+        kind: str,
+        key: Hashable,
+        callback: Callback,
+        owner: object,
+        weak: bool,
+        identity: object,
+    ) -> None:
+        self.kind = kind
+        self.key = key
+        self.callback = callback
+        self.owner = owner
+        self.weak = weak
+        self.identity = identity
+
+
+def dedup_key(callback: object) -> tuple[str, Hashable, object]:
+    """``(kind, key, identity)`` of a callback; ``TypeError`` for anything else."""
+    if isinstance(callback, str):
+        if not callback:
+            raise ValueError("an integration name must be a non-empty string, got ''")
+        return NAME, (NAME, callback), None
+    if isinstance(callback, CustomLogger):
+        return LOGGER, (LOGGER, callback_key(callback)), None
+    if isinstance(callback, types.MethodType):
+        owner = callback.__self__
+        return METHOD, (METHOD, id(owner), id(callback.__func__)), owner
+    if callable(callback):
+        return CALLABLE, (CALLABLE, id(callback)), callback
+    raise TypeError(
+        f"cannot register a {type(callback).__name__}: expected an integration name (str), "
+        f"a lifecycle.CustomLogger, a bound method or another callable"
+    )
+
+
+def classify(callback: object, owner: object = None, weak: bool | None = None) -> Spec:
+    """Validate a registration completely, without touching any registry."""
+    if weak not in (None, True, False):
+        raise TypeError(f"weak must be None, True or False, got {weak!r}")
+    kind, key, identity = dedup_key(callback)
+    if kind == METHOD:
+        method_owner = identity
+        if owner is not None and owner is not method_owner:
+            raise ValueError(
+                f"owner= must be the bound method's own __self__ ({describe(callback)}); "
+                f"got a different {type(owner).__qualname__}. Leave owner= out for bound methods"
+            )
+        owner = method_owner
+        held_weakly = weak is not False
+        if held_weakly and not weakly_referable(owner):
+            raise not_weakly_referable(owner, "the owner of bound method " + describe(callback))
+    else:
+        if kind == NAME and weak:
+            raise ValueError(
+                f"weak=True does not apply to integration names ({callback!r}): a name "
+                f"holds nothing; leave weak= out"
+            )
+        held_weakly = bool(weak)
+        if held_weakly and not weakly_referable(callback):
+            raise not_weakly_referable(callback, "callback " + describe(callback))
+        if owner is not None and not weakly_referable(owner):
+            raise not_weakly_referable(owner, "owner")
+    return Spec(kind, key, callback, owner, held_weakly, identity)  # type: ignore[arg-type]
+
+
+class AnchorRef(weakref.ref):  # type: ignore[type-arg]
+    """The registry's one weak reference to an owner or a weakly held callable.
+
+    ``key`` (the object's id) and ``table`` (the registry dict the anchor lives
+    in) let one callback function serve every anchor, as ``KeyedRef`` does for
+    ``WeakValueDictionary``.
+    """
+
+    __slots__ = ("key", "table")
+    key: int
+    table: dict[int, Anchor]
+
+    def __new__(
+        cls,
+        obj: object,
+        callback: Callable[[AnchorRef], None],
+        key: int,
+        table: dict[int, Anchor],
+    ) -> AnchorRef:
+        self = super().__new__(cls, obj, callback)
+        self.key = key
+        self.table = table
+        return self
+
+    def __init__(
+        self,
+        obj: object,
+        callback: Callable[[AnchorRef], None],
+        key: int,
+        table: dict[int, Anchor],
+    ) -> None:
+        super().__init__(obj, callback)  # type: ignore[call-arg]
+
+
+class Anchor:
+    """An object the registry must not keep alive, and the entries that hang from it.
+
+    ``ref`` returns the object, or ``None`` once it is dead. For an owner that
+    cannot be weakly referenced and is held strongly by its own callback
+    (``weak=False``), ``ref`` is a plain getter: it changes nothing about the
+    owner's life, which that callback already decides.
+    """
+
+    __slots__ = ("entries", "key", "ref", "table")
+
+    def __init__(self, ref: Getter, table: dict[int, Anchor], key: int) -> None:
+        self.ref = ref
+        self.table = table
+        self.key = key
+        self.entries: dict[int, Entry] = {}
+
+
+class Entry:
+    """One callback registered on one hook."""
+
+    __slots__ = ("func", "hook", "key", "kind", "owner_anchor", "serial", "strong", "target_anchor")
+
+    def __init__(
+        self,
+        serial: int,
+        hook: Hook,
+        spec: Spec,
+        owner_anchor: Anchor | None,
+        target_anchor: Anchor | None,
+    ) -> None:
+        self.serial = serial
+        self.hook = hook
+        self.kind = spec.kind
+        self.key = spec.key
+        self.owner_anchor = owner_anchor
+        self.target_anchor = target_anchor
+        callback = spec.callback
+        if spec.kind == METHOD and spec.weak:
+            assert isinstance(callback, types.MethodType)
+            self.strong: object = None
+            self.func: Any = callback.__func__
+        else:
+            self.strong = None if spec.weak else callback
+            self.func = None
+
+    def owner(self) -> object:
+        """The live owner, or ``None`` (no owner, or a dead one)."""
+        anchor = self.owner_anchor
+        return None if anchor is None else anchor.ref()
+
+    def target(self) -> object:
+        """The stored object itself (a function for weak methods), or ``None`` if it died."""
+        if self.strong is not None:
+            return self.strong
+        if self.func is not None:
+            return self.func
+        assert self.target_anchor is not None
+        return self.target_anchor.ref()
+
+    def callback(self) -> object:
+        """The live callback as registered (a bound method comes back bound), or ``None``."""
+        if self.owner_anchor is not None and self.owner() is None:
+            return None
+        if self.func is not None:
+            return types.MethodType(self.func, self.owner())
+        return self.target()
+
+    def identity(self) -> object:
+        """The object whose id is in the key: the owner of a method, or the callable."""
+        if self.kind == METHOD:
+            return self.owner()
+        if self.kind == CALLABLE:
+            return self.target()
+        return None
+
+    def name(self) -> str:
+        live = self.callback()
+        return describe(live) if live is not None else f"dead {self.kind} entry"

@@ -1,0 +1,107 @@
+"""Integration objects (``CustomLogger``) and the key that deduplicates them.
+
+Two integration objects configured the same way are the same integration:
+registering a second one is a duplicate, not a second subscriber. The key is
+the class plus the public attributes that describe its configuration.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Hashable
+from typing import Any
+
+from lifecycle.hooks import Hook
+
+_PRIMITIVES = (str, int, float, bool, type(None), enum.Enum)
+
+#: The ``CustomLogger`` method that each hook calls.
+LOGGER_METHODS: dict[Hook, str] = {
+    Hook.INPUT: "log_pre_api_call",
+    Hook.SUCCESS: "log_success_event",
+    Hook.FAILURE: "log_failure_event",
+    Hook.ASYNC_SUCCESS: "async_log_success_event",
+    Hook.ASYNC_FAILURE: "async_log_failure_event",
+    Hook.SERVICE: "log_service_event",
+}
+
+
+class CustomLogger:
+    """Base class of integrations: override the events you care about.
+
+    Every method accepts whatever the dispatcher passes (``*args, **kwargs``)
+    and does nothing, so a subclass overrides only what it needs. A logger
+    registered on ``CALLBACKS`` receives ``log_success_event`` and
+    ``log_failure_event`` (or their async twins), never a call of its own.
+    """
+
+    def log_pre_api_call(self, *args: Any, **kwargs: Any) -> None:
+        """Before a call."""
+
+    def log_success_event(self, *args: Any, **kwargs: Any) -> None:
+        """After a successful call (sync)."""
+
+    def log_failure_event(self, *args: Any, **kwargs: Any) -> None:
+        """After a failed call (sync)."""
+
+    async def async_log_success_event(self, *args: Any, **kwargs: Any) -> None:
+        """After a successful call (async)."""
+
+    async def async_log_failure_event(self, *args: Any, **kwargs: Any) -> None:
+        """After a failed call (async)."""
+
+    def log_service_event(self, *args: Any, **kwargs: Any) -> None:
+        """A service-level event (health, cooldown)."""
+
+
+def _slot_names(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        names.extend(slots)
+    return names
+
+
+def _public_attributes(obj: object) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in _slot_names(type(obj)):
+        if not name.startswith("_"):
+            try:
+                found[name] = object.__getattribute__(obj, name)
+            except AttributeError:
+                continue  # an unset slot describes nothing
+    found.update(getattr(obj, "__dict__", {}))
+    return found
+
+
+def callback_key(logger: object) -> Hashable:
+    """The deduplication key of an integration object.
+
+    ``__callback_key__()`` when the class defines it; otherwise the class's
+    module and qualified name plus, sorted by name, its public instance
+    attributes (from ``__dict__`` and ``__slots__``) whose values are ``str``,
+    ``int``, ``float``, ``bool``, ``None`` or an ``Enum``. Other attributes
+    (clients, file handles, lists) do not describe the configuration and are
+    left out.
+    """
+    custom = getattr(type(logger), "__callback_key__", None)
+    if custom is not None:
+        key = custom(logger)
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"{type(logger).__qualname__}.__callback_key__() returned an unhashable "
+                f"{type(key).__name__}; return a hashable value such as a tuple of strings"
+            ) from None
+        return ("custom", type(logger).__module__, type(logger).__qualname__, key)
+    attributes = tuple(
+        sorted(
+            (name, value)
+            for name, value in _public_attributes(logger).items()
+            if not name.startswith("_") and isinstance(value, _PRIMITIVES)
+        )
+    )
+    return (type(logger).__module__, type(logger).__qualname__, attributes)

@@ -1,0 +1,550 @@
+"""The callback registry: lifecycle hooks that never keep their subscribers alive.
+
+How it stays correct when garbage collection can strike anywhere:
+
+- Every change happens under one non-reentrant lock.
+- An owner's death is reported by its anchor's weak-reference callback, which
+  may run in any thread, at any allocation, even inside one of this class's
+  own methods. The callback only appends to ``_pending`` and then *tries* to
+  take the lock; if the lock is busy (another thread, or this very thread in
+  the middle of a change) the removal waits in ``_pending`` and the lock's
+  holder applies it before it lets go, as ``WeakSet`` does while iterating.
+  Every method applies pending removals before it reads, so after
+  ``gc.collect()`` no query ever sees a dead owner's entries.
+- Dispatch takes no lock: it reads an immutable per-hook plan, rebuilt lazily
+  after a change, and checks each owner's weak reference as it goes, so an
+  owner that dies mid-dispatch is skipped and nothing fails.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, Literal
+
+from lifecycle.catalog import Catalog, ResolvedIntegrations
+from lifecycle.catalog import catalog as default_catalog
+from lifecycle.entries import (
+    METHOD,
+    NAME,
+    Anchor,
+    AnchorRef,
+    Callback,
+    Entry,
+    Spec,
+    classify,
+    constant,
+    dedup_key,
+    describe,
+    weakly_referable,
+)
+from lifecycle.errors import CallbackLimitError
+from lifecycle.hooks import RUNS_GENERIC_CALLBACKS, SYNC_HOOKS, Hook, HookLike, as_hook
+from lifecycle.integrations import CustomLogger
+from lifecycle.plans import FIXED_ARITY, Item, Plan, arun, build_plan, plan_item, run_any
+from lifecycle.scope import OwnerScope
+from lifecycle.selfref import reference_path
+from lifecycle.stats import RegistryStats
+
+log = logging.getLogger("lifecycle")
+
+OnLimit = Literal["warn", "raise"]
+
+
+def _death_callback(
+    registry_ref: weakref.ReferenceType[CallbackRegistry],
+    is_finalizing: Callable[[], bool] = sys.is_finalizing,
+) -> Callable[[AnchorRef], None]:
+    """The one weak-reference callback of a registry's anchors.
+
+    It holds the registry weakly (a dropped registry is not kept alive by the
+    objects it watched) and does nothing while the interpreter shuts down,
+    when the modules it would need may already be gone.
+    """
+
+    def on_anchor_death(ref: AnchorRef) -> None:
+        if is_finalizing():
+            return
+        registry = registry_ref()
+        if registry is None:
+            return
+        registry._pending.append(ref)
+        if registry._lock.acquire(blocking=False):
+            registry._release()
+
+    return on_anchor_death
+
+
+class CallbackRegistry:
+    """Lifecycle hooks holding bound methods weakly, tagged with their owner.
+
+    ``max_callbacks`` bounds each hook; a registration beyond it is refused
+    (``on_limit="warn"``: one WARNING and ``False``; ``"raise"``:
+    ``CallbackLimitError``). Integration names resolve through ``catalog``
+    (default: ``lifecycle.catalog``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_callbacks: int = 30,
+        on_limit: OnLimit = "warn",
+        catalog: Catalog | None = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(max_callbacks, bool) or not isinstance(max_callbacks, int) or max_callbacks < 1:
+            raise ValueError(f"max_callbacks must be a positive int, got {max_callbacks!r}")
+        if on_limit not in ("warn", "raise"):
+            raise ValueError(f"on_limit must be 'warn' or 'raise', got {on_limit!r}")
+        if catalog is not None and not isinstance(catalog, Catalog):
+            raise TypeError(f"catalog must be a lifecycle.Catalog, got {type(catalog).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.max_callbacks = max_callbacks
+        self.on_limit: OnLimit = on_limit
+        self.name = name if name is not None else f"registry-{id(self):x}"
+        self.catalog = catalog if catalog is not None else default_catalog
+        self._integrations = ResolvedIntegrations(self.catalog, self.name)
+        self._lock = threading.Lock()
+        self._pending: list[AnchorRef] = []
+        self._entries: dict[Hook, dict[int, Entry]] = {hook: {} for hook in Hook}
+        self._index: dict[Hook, dict[Hashable, Entry]] = {hook: {} for hook in Hook}
+        self._owners: dict[int, Anchor] = {}
+        self._targets: dict[int, Anchor] = {}
+        self._plans: dict[Hook, Plan | None] = dict.fromkeys(Hook)
+        self._sync_plans: dict[Hook, Plan | None] = dict.fromkeys(SYNC_HOOKS)
+        self._serials = itertools.count()
+        self._on_anchor_death = _death_callback(weakref.ref(self))
+        self._added = self._duplicates = self._refused = self._removed = self._collected = 0
+
+    # -- locking and pending removals ---------------------------------------------------
+
+    def _acquire(self) -> None:
+        self._lock.acquire()
+        self._apply_pending()
+
+    def _release(self) -> None:
+        """Apply pending removals, unlock, and never strand one queued meanwhile."""
+        while True:
+            self._apply_pending()
+            self._lock.release()
+            if not self._pending or not self._lock.acquire(blocking=False):
+                return
+
+    def _apply_pending(self) -> None:
+        pending = self._pending
+        while pending:
+            ref = pending.pop()
+            anchor = ref.table.get(ref.key)
+            if anchor is not None and anchor.ref is ref:
+                self._drop_anchor_entries(anchor, collected=True)
+
+    # -- changes (always under the lock) ------------------------------------------------
+
+    def _anchor(self, table: dict[int, Anchor], obj: object) -> Anchor:
+        key = id(obj)
+        anchor = table.get(key)
+        if anchor is not None:
+            if anchor.ref() is obj:
+                return anchor
+            self._drop_anchor_entries(anchor, collected=True)  # dead, its callback still queued
+        ref = AnchorRef(obj, self._on_anchor_death, key, table) if weakly_referable(obj) else constant(obj)
+        anchor = Anchor(ref, table, key)
+        table[key] = anchor
+        return anchor
+
+    def _insert(self, hook: Hook, spec: Spec) -> None:
+        owner_anchor = None if spec.owner is None else self._anchor(self._owners, spec.owner)
+        target_anchor = None
+        if spec.weak and spec.kind != METHOD:
+            target_anchor = self._anchor(self._targets, spec.callback)
+        entry = Entry(next(self._serials), hook, spec, owner_anchor, target_anchor)
+        self._entries[hook][entry.serial] = entry
+        self._index[hook][entry.key] = entry
+        for anchor in (owner_anchor, target_anchor):
+            if anchor is not None:
+                anchor.entries[entry.serial] = entry
+        self._added += 1
+        self._invalidate(hook)
+
+    def _remove_entry(self, entry: Entry, *, collected: bool = False) -> bool:
+        hook = entry.hook
+        if self._entries[hook].pop(entry.serial, None) is None:
+            return False
+        index = self._index[hook]
+        if index.get(entry.key) is entry:
+            del index[entry.key]
+        for anchor in (entry.owner_anchor, entry.target_anchor):
+            if anchor is not None:
+                anchor.entries.pop(entry.serial, None)
+                if not anchor.entries and anchor.table.get(anchor.key) is anchor:
+                    del anchor.table[anchor.key]  # frees the weak reference: no callback
+        if collected:
+            self._collected += 1
+        else:
+            self._removed += 1
+        self._invalidate(hook)
+        return True
+
+    def _drop_anchor_entries(self, anchor: Anchor, *, collected: bool) -> int:
+        removed = sum(self._remove_entry(entry, collected=collected) for entry in list(anchor.entries.values()))
+        if anchor.table.get(anchor.key) is anchor:
+            del anchor.table[anchor.key]
+        return removed
+
+    def _set_plan(self, hook: Hook, plan: Plan | None) -> None:
+        self._plans[hook] = plan
+        if hook in self._sync_plans:
+            self._sync_plans[hook] = plan
+
+    def _invalidate(self, hook: Hook) -> None:
+        self._set_plan(hook, None)
+        if hook is Hook.CALLBACKS:
+            for dependent in RUNS_GENERIC_CALLBACKS:
+                self._set_plan(dependent, None)
+
+    def _rebuild(self, hook: HookLike) -> Plan:
+        hook = as_hook(hook)
+        self._acquire()
+        try:
+            plan = self._plans[hook]
+            if plan is None:
+                entries: Iterable[Entry] = self._entries[hook].values()
+                if hook in RUNS_GENERIC_CALLBACKS:
+                    entries = itertools.chain(entries, self._entries[Hook.CALLBACKS].values())
+                plan = build_plan(entries, hook, self._integrations.resolve)
+                self._set_plan(hook, plan)
+            return plan
+        finally:
+            self._release()
+
+    # -- registration -------------------------------------------------------------------
+
+    def add(self, hook: HookLike, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """Register ``callback`` on ``hook``; ``False`` for a duplicate or a refusal at the limit."""
+        hook = as_hook(hook)
+        spec = classify(callback, owner, weak)
+        self_reference = None
+        if owner is not None and not spec.weak and spec.kind != METHOD:
+            self_reference = reference_path(callback, owner)
+        self._acquire()
+        try:
+            existing = self._index[hook].get(spec.key)
+            if existing is not None and spec.identity is not None and existing.identity() is not spec.identity:
+                self._remove_entry(existing, collected=True)  # its object died; the id was reused
+                existing = None
+            if existing is not None:
+                self._duplicates += 1
+                outcome = "duplicate"
+            elif len(self._entries[hook]) >= self.max_callbacks:
+                self._refused += 1
+                outcome = "refused"
+            else:
+                self._insert(hook, spec)
+                outcome = "added"
+        finally:
+            self._release()
+        if outcome == "duplicate":
+            log.debug("registry %r: %s is already on hook %r", self.name, describe(callback), hook.value)
+            return False
+        if outcome == "refused":
+            message = (
+                f"registry {self.name!r}: hook {hook.value!r} already holds {self.max_callbacks} "
+                f"callbacks (max_callbacks={self.max_callbacks}); refused {describe(callback)}. "
+                f"Remove the callbacks of discarded objects (remove_owner) or raise max_callbacks"
+            )
+            if self.on_limit == "raise":
+                raise CallbackLimitError(message)
+            log.warning(message)
+            return False
+        if self_reference is not None:
+            log.warning(
+                "registry %r: %s was registered with owner=%s but holds that owner itself "
+                "(%s); the registry holds the callback strongly, so the owner can never be "
+                "collected. Register a bound method of the owner instead, or let the callback "
+                "refer to the owner through a weakref",
+                self.name,
+                describe(callback),
+                type(owner).__qualname__,
+                self_reference,
+            )
+        return True
+
+    def add_input_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """``add(Hook.INPUT, ...)``."""
+        return self.add(Hook.INPUT, callback, owner=owner, weak=weak)
+
+    def add_success_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """``add(Hook.SUCCESS, ...)``; a coroutine function goes to ``ASYNC_SUCCESS``."""
+        hook = Hook.ASYNC_SUCCESS if _is_coroutine_function(callback) else Hook.SUCCESS
+        return self.add(hook, callback, owner=owner, weak=weak)
+
+    def add_failure_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """``add(Hook.FAILURE, ...)``; a coroutine function goes to ``ASYNC_FAILURE``."""
+        hook = Hook.ASYNC_FAILURE if _is_coroutine_function(callback) else Hook.FAILURE
+        return self.add(hook, callback, owner=owner, weak=weak)
+
+    def add_async_success_callback(
+        self, callback: Callback, *, owner: object = None, weak: bool | None = None
+    ) -> bool:
+        """``add(Hook.ASYNC_SUCCESS, ...)``."""
+        return self.add(Hook.ASYNC_SUCCESS, callback, owner=owner, weak=weak)
+
+    def add_async_failure_callback(
+        self, callback: Callback, *, owner: object = None, weak: bool | None = None
+    ) -> bool:
+        """``add(Hook.ASYNC_FAILURE, ...)``."""
+        return self.add(Hook.ASYNC_FAILURE, callback, owner=owner, weak=weak)
+
+    def add_service_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """``add(Hook.SERVICE, ...)``."""
+        return self.add(Hook.SERVICE, callback, owner=owner, weak=weak)
+
+    def add_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
+        """``add(Hook.CALLBACKS, ...)``: fires on success and on failure, sync and async."""
+        return self.add(Hook.CALLBACKS, callback, owner=owner, weak=weak)
+
+    def bind(self, owner: object) -> OwnerScope:
+        """A scope that registers with ``owner=owner`` and removes it all on ``close()``."""
+        return OwnerScope(self, owner)
+
+    # -- removal ------------------------------------------------------------------------
+
+    def _hooks(self, hook: HookLike | None) -> Sequence[Hook]:
+        return tuple(Hook) if hook is None else (as_hook(hook),)
+
+    def remove(self, callback: Callback, hook: HookLike | None = None) -> int:
+        """Remove the entries that are duplicates of ``callback``, in ``hook`` or in all."""
+        _, key, identity = dedup_key(callback)
+        hooks = self._hooks(hook)
+        removed = 0
+        self._acquire()
+        try:
+            for each in hooks:
+                entry = self._index[each].get(key)
+                if entry is not None and (identity is None or entry.identity() is identity):
+                    removed += self._remove_entry(entry)
+        finally:
+            self._release()
+        return removed
+
+    def remove_owner(self, owner: object) -> int:
+        """Remove every entry whose owner *is* ``owner``, and cancel its finalizer."""
+        self._acquire()
+        try:
+            anchor = self._owners.get(id(owner))
+            if anchor is None or anchor.ref() is not owner:
+                return 0
+            return self._drop_anchor_entries(anchor, collected=False)
+        finally:
+            self._release()
+
+    def remove_by_type(self, cls: type | tuple[type, ...], hook: HookLike | None = None) -> int:
+        """Remove every entry whose callback or owner is an instance of ``cls``.
+
+        An integration name counts as an instance of the class its catalog
+        entry resolves to (the instance this registry already made, or the
+        catalog factory when that factory is a class), so a name configured as a
+        string is swapped out like the object it stands for.
+        """
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        if not classes or not all(isinstance(each, type) for each in classes):
+            raise TypeError(f"remove_by_type takes a class or a tuple of classes, got {cls!r}")
+        hooks = self._hooks(hook)
+        self._acquire()
+        try:
+            candidates = [
+                (entry, entry.callback(), entry.owner())
+                for each in hooks
+                for entry in self._entries[each].values()
+            ]
+        finally:
+            self._release()
+        # isinstance() may run a metaclass's __instancecheck__: never under the lock.
+        doomed = [
+            entry
+            for entry, callback, owner in candidates
+            if isinstance(callback, classes)
+            or isinstance(owner, classes)
+            or (entry.kind == NAME and self._name_is_a(str(callback), classes))
+        ]
+        del candidates
+        self._acquire()
+        try:
+            return sum(self._remove_entry(entry) for entry in doomed)
+        finally:
+            self._release()
+
+    def _name_is_a(self, name: str, classes: tuple[type, ...]) -> bool:
+        resolved = self._integrations.peek(name)
+        if resolved is not None:
+            return isinstance(resolved, classes)
+        factory = self._integrations.factory(name)
+        return isinstance(factory, type) and issubclass(factory, classes)
+
+    def clear(self, hook: HookLike | None = None) -> int:
+        """Remove every entry, in ``hook`` or in all; how many were removed."""
+        hooks = self._hooks(hook)
+        removed = 0
+        self._acquire()
+        try:
+            for each in hooks:
+                removed += sum(self._remove_entry(entry) for entry in list(self._entries[each].values()))
+        finally:
+            self._release()
+        return removed
+
+    # -- queries ------------------------------------------------------------------------
+
+    def callbacks(self, hook: HookLike) -> tuple[Any, ...]:
+        """The live callbacks of ``hook``, in registration order."""
+        hook = as_hook(hook)
+        self._acquire()
+        try:
+            live = [entry.callback() for entry in self._entries[hook].values()]
+        finally:
+            self._release()
+        return tuple(callback for callback in live if callback is not None)
+
+    def count(self, hook: HookLike) -> int:
+        """Live entries of ``hook``."""
+        hook = as_hook(hook)
+        self._acquire()
+        try:
+            return len(self._entries[hook])
+        finally:
+            self._release()
+
+    def __len__(self) -> int:
+        self._acquire()
+        try:
+            return sum(map(len, self._entries.values()))
+        finally:
+            self._release()
+
+    def stats(self) -> RegistryStats:
+        """Live counts per hook and owners, and the counters since creation."""
+        self._acquire()
+        try:
+            return RegistryStats(
+                per_hook=types.MappingProxyType({hook.value: len(self._entries[hook]) for hook in Hook}),
+                owners=len(self._owners),
+                added=self._added,
+                duplicates=self._duplicates,
+                refused=self._refused,
+                removed=self._removed,
+                collected=self._collected,
+            )
+        finally:
+            self._release()
+
+    def __repr__(self) -> str:
+        stats = self.stats()
+        return f"<CallbackRegistry {self.name!r}: {stats.total} callbacks, {stats.owners} owners>"
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    def _sync_plan(self, hook: HookLike) -> Plan:
+        try:
+            plan = self._sync_plans[hook]  # type: ignore[index]
+        except (KeyError, TypeError):
+            raise _not_a_sync_hook(hook) from None
+        return self._rebuild(hook) if plan is None else plan
+
+    def _extra_items(self, hook: Hook, plan: Plan, extra: Iterable[Callback]) -> list[Item]:
+        """Items for the per-call callbacks that are not duplicates of the plan's.
+
+        Compared by deduplication key (and identity where the key holds an id),
+        never by hashing the callbacks themselves, which may be unhashable.
+        """
+        if isinstance(extra, (str, CustomLogger)) or callable(extra):
+            raise TypeError(
+                f"extra= takes a sequence of callbacks, got a single {type(extra).__name__}; wrap it in a list"
+            )
+        seen: dict[Hashable, object] = {entry.key: entry.identity() for _, _, entry in plan}
+        items: list[Item] = []
+        for callback in extra:
+            spec = classify(callback, None, False)
+            if spec.key in seen and seen[spec.key] is spec.identity:
+                continue
+            seen[spec.key] = spec.identity
+            item = plan_item(Entry(-1, hook, spec, None, None), hook, self._integrations.resolve)
+            if item is not None:
+                items.append(item)
+        return items
+
+    def dispatch(self, hook: HookLike, *args: Any, extra: Iterable[Callback] = (), **kwargs: Any) -> int:
+        """Call the live callbacks of a sync hook (and ``CALLBACKS`` for success and failure).
+
+        Then the ``extra`` callbacks that are not duplicates of one already
+        called. Returns how many callbacks were called.
+        """
+        plan = self._sync_plan(hook)
+        if extra:
+            plan = plan + tuple(self._extra_items(as_hook(hook), plan, extra))
+        if kwargs or len(args) > 4:
+            return run_any(plan, args, kwargs)
+        return FIXED_ARITY[len(args)](plan, *args)
+
+    def dispatcher(self, hook: HookLike) -> Callable[..., int]:
+        """A pre-bound ``dispatch(hook, ...)`` for hot paths; it stays current as callbacks change."""
+        self._sync_plan(hook)
+        plans = self._sync_plans
+        key = as_hook(hook)
+        rebuild = self._rebuild
+        fixed = FIXED_ARITY
+        generic = run_any
+
+        def fire(*args: Any, **kwargs: Any) -> int:
+            plan = plans[key]
+            if plan is None:
+                plan = rebuild(key)
+            if kwargs or len(args) > 4:
+                return generic(plan, args, kwargs)
+            return fixed[len(args)](plan, *args)
+
+        fire.__qualname__ = fire.__name__ = f"dispatch_{key.value}"
+        return fire
+
+    async def adispatch(
+        self,
+        hook: HookLike,
+        *args: Any,
+        extra: Iterable[Callback] = (),
+        concurrent: bool = False,
+        **kwargs: Any,
+    ) -> int:
+        """Call and await a hook's callbacks, in order (``concurrent=True``: together).
+
+        ``ASYNC_SUCCESS``/``ASYNC_FAILURE`` (and ``SUCCESS``/``FAILURE``) also
+        run ``CALLBACKS``. Returns how many callbacks were called.
+        """
+        hook = as_hook(hook)
+        plan = self._plans[hook]
+        if plan is None:
+            plan = self._rebuild(hook)
+        items: Iterable[Item] = plan
+        if extra:
+            items = plan + tuple(self._extra_items(hook, plan, extra))
+        return await arun(items, args, kwargs, concurrent)
+
+
+def _not_a_sync_hook(hook: object) -> ValueError:
+    member = as_hook(hook)  # raises the ValueError for unknown hooks
+    if member is Hook.CALLBACKS:
+        return ValueError("CALLBACKS is not an event of its own: dispatch SUCCESS or FAILURE, which run it")
+    return ValueError(f"{member.value!r} is an async hook: use 'await registry.adispatch({member.value!r}, ...)'")
+
+
+def _is_coroutine_function(callback: object) -> bool:
+    return not isinstance(callback, (str, CustomLogger)) and inspect.iscoroutinefunction(callback)
+
+
+#: The process-wide registry.
+default_registry = CallbackRegistry(name="default")
