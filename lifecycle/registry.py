@@ -11,6 +11,11 @@ How it stays correct when garbage collection can strike anywhere:
   holder applies it before it lets go, as ``WeakSet`` does while iterating.
   Every method applies pending removals before it reads, so after
   ``gc.collect()`` no query ever sees a dead owner's entries.
+- Keys hold ``id()``s (owners are compared by identity, never ``==``, and
+  may be unhashable). That is safe because a dying object's callback is
+  queued before its memory can be reused, and every method applies the
+  queue before it looks a key up. Only dispatch reads without the lock, so
+  only the per-call ``extra`` deduplication checks identity as well.
 - Dispatch takes no lock: it reads an immutable per-hook plan, rebuilt lazily
   after a change, and checks each owner's weak reference as it goes, so an
   owner that dies mid-dispatch is skipped and nothing fails.
@@ -151,9 +156,7 @@ class CallbackRegistry:
         key = id(obj)
         anchor = table.get(key)
         if anchor is not None:
-            if anchor.ref() is obj:
-                return anchor
-            self._drop_anchor_entries(anchor, collected=True)  # dead, its callback still queued
+            return anchor
         ref = AnchorRef(obj, self._on_anchor_death, key, table) if weakly_referable(obj) else constant(obj)
         anchor = Anchor(ref, table, key)
         table[key] = anchor
@@ -235,11 +238,7 @@ class CallbackRegistry:
             self_reference = reference_path(callback, owner)
         self._acquire()
         try:
-            existing = self._index[hook].get(spec.key)
-            if existing is not None and spec.identity is not None and existing.identity() is not spec.identity:
-                self._remove_entry(existing, collected=True)  # its object died; the id was reused
-                existing = None
-            if existing is not None:
+            if spec.key in self._index[hook]:
                 self._duplicates += 1
                 outcome = "duplicate"
             elif len(self._entries[hook]) >= self.max_callbacks:
@@ -321,14 +320,14 @@ class CallbackRegistry:
 
     def remove(self, callback: Callback, hook: HookLike | None = None) -> int:
         """Remove the entries that are duplicates of ``callback``, in ``hook`` or in all."""
-        _, key, identity = dedup_key(callback)
+        _, key, _ = dedup_key(callback)
         hooks = self._hooks(hook)
         removed = 0
         self._acquire()
         try:
             for each in hooks:
                 entry = self._index[each].get(key)
-                if entry is not None and (identity is None or entry.identity() is identity):
+                if entry is not None:
                     removed += self._remove_entry(entry)
         finally:
             self._release()
