@@ -76,7 +76,7 @@ def test_reload_under_concurrent_requests(registry: CallbackRegistry) -> None:
             try:
                 host.completion("m0", MESSAGES)
                 served[0] += 1
-            except BaseException as error:  # noqa: BLE001 - any failure is a test failure
+            except BaseException as error:
                 errors.append(error)
 
     async def serve_async() -> None:
@@ -84,7 +84,7 @@ def test_reload_under_concurrent_requests(registry: CallbackRegistry) -> None:
             try:
                 await host.acompletion("m1", MESSAGES)
                 served[0] += 1
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 errors.append(error)
             await asyncio.sleep(0)
 
