@@ -1,0 +1,109 @@
+"""The verdict of a leak check, for people (``str``) and for machines (``to_json``)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Measure:
+    """One measure, read at the baseline and after each measured round."""
+
+    name: str
+    unit: str
+    values: tuple[int, ...]
+    #: Grew in every measured round: growth that keeps going.
+    leaked: bool
+
+    @property
+    def deltas(self) -> tuple[int, ...]:
+        return tuple(after - before for before, after in itertools.pairwise(self.values))
+
+    @property
+    def growth(self) -> int:
+        return self.values[-1] - self.values[0]
+
+
+@attrs.frozen
+class Example:
+    """One surviving object: who holds it, and where it was allocated."""
+
+    chain: str | None
+    allocated_at: str | None
+
+
+@attrs.frozen
+class Survivors:
+    """Objects of one type that outlived their cycles."""
+
+    type_name: str
+    count: int
+    #: ``True``: their number grew in every round (a leak); ``False``: a constant number retained.
+    leaked: bool
+    #: What the count means: ``"built objects alive"`` or ``"instances gained since baseline"``.
+    what: str
+    examples: tuple[Example, ...] = ()
+
+
+@attrs.frozen
+class LeakReport:
+    leaked: bool
+    cycles: int
+    warmup: int
+    rounds: int
+    measures: tuple[Measure, ...]
+    survivors: tuple[Survivors, ...]
+    #: ``(file:line, bytes, blocks)``: where traced memory grew most (explains plain-data leaks).
+    memory_growth: tuple[tuple[str, int, int], ...] = ()
+    graphs: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def deltas(self) -> dict[str, tuple[int, ...]]:
+        """Per measure, its change in each measured round."""
+        return {measure.name: measure.deltas for measure in self.measures}
+
+    @property
+    def leaked_measures(self) -> tuple[str, ...]:
+        return tuple(measure.name for measure in self.measures if measure.leaked)
+
+    @property
+    def retained(self) -> tuple[Survivors, ...]:
+        return tuple(s for s in self.survivors if not s.leaked)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["deltas"] = {name: list(values) for name, values in self.deltas.items()}
+        data["leaked_measures"] = list(self.leaked_measures)
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.as_dict(), indent=indent, sort_keys=True)
+
+    def __str__(self) -> str:
+        verdict = "LEAK" if self.leaked else "clean"
+        lines = [
+            f"leakcheck: {verdict} after {self.warmup} warm-up and {self.cycles} measured cycles "
+            f"in {self.rounds} rounds ({self.seconds:.2f}s)"
+        ]
+        width = max(len(m.name) for m in self.measures) if self.measures else 0
+        for measure in self.measures:
+            flag = "LEAK " if measure.leaked else "     "
+            deltas = " ".join(f"{d:+d}" for d in measure.deltas)
+            lines.append(f"  {flag}{measure.name:<{width}}  {measure.growth:+d} {measure.unit}  (per round: {deltas})")
+        for group in self.survivors:
+            kind = "leaked" if group.leaked else "retained (constant, not a leak)"
+            lines.append(f"  {group.type_name}: {group.count} {group.what}, {kind}")
+            for example in group.examples:
+                lines.append(f"      held by: {example.chain or 'no chain from a module or a running frame'}")
+                if example.allocated_at:
+                    lines.append(f"      allocated at: {example.allocated_at}")
+        for site, size, blocks in self.memory_growth:
+            lines.append(f"  memory grew at {site}: {size:+d} bytes in {blocks:+d} blocks")
+        for path in self.graphs:
+            lines.append(f"  graph: {path}")
+        return "\n".join(lines)
