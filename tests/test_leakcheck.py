@@ -1,0 +1,161 @@
+"""The leak zoo: each leak found and explained; each look-alike passes, run after run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import leakcheck
+from leakcheck import LeakError, LeakReport, assert_no_leaks, check, grows_every_round
+from tests import leak_zoo
+
+
+@pytest.mark.parametrize("name", sorted(leak_zoo.LEAKS))
+def test_each_leak_is_found_and_its_holder_named(name: str) -> None:
+    build, holder, detail = leak_zoo.LEAKS[name]
+    report = check(build, cycles=15, rounds=3, watch=[leak_zoo.Widget])
+    assert report.leaked, str(report)
+    chains = [example.chain or "" for group in report.survivors for example in group.examples]
+    assert any(holder in chain and detail in chain for chain in chains), str(report)
+
+
+def test_the_chain_reads_like_the_fix() -> None:
+    report = check(leak_zoo.bound_method_in_a_list, cycles=9, rounds=3)
+    (group, *_) = report.survivors
+    assert group.type_name == "tests.leak_zoo.Widget" and group.leaked
+    chain = group.examples[0].chain
+    assert chain is not None
+    assert chain.startswith("tests.leak_zoo.CALLBACKS[")
+    assert chain.endswith("] -> bound method Widget.on_event -> __self__ -> Widget")
+
+
+def test_allocation_sites_are_given_where_tracemalloc_knows_them() -> None:
+    report = check(leak_zoo.slow_leak_of_small_objects, cycles=9, rounds=3)
+    (points,) = [group for group in report.survivors if group.type_name == "tests.leak_zoo.Point"]
+    site = points.examples[0].allocated_at
+    assert site is not None and "leak_zoo.py" in site
+
+
+def test_a_slow_leak_of_plain_data_is_found_by_memory_and_explained_by_site() -> None:
+    report = check(leak_zoo.slow_leak_of_plain_data, cycles=20, rounds=4)
+    assert report.leaked and report.leaked_measures == ("traced memory",), str(report)
+    assert report.memory_growth and "leak_zoo.py" in report.memory_growth[0][0]
+
+
+@pytest.mark.parametrize("name", sorted(leak_zoo.LOOK_ALIKES))
+@pytest.mark.parametrize("attempt", range(3))
+def test_look_alikes_are_not_leaks(name: str, attempt: int) -> None:
+    build = leak_zoo.LOOK_ALIKES[name]
+    report = check(build, cycles=15, rounds=3, watch=[leak_zoo.Widget], registries=[leak_zoo.REGISTRY])
+    assert not report.leaked, str(report)
+
+
+def test_a_bounded_cache_is_reported_as_retained() -> None:
+    report = check(leak_zoo.bounded_cache, cycles=15, rounds=3)
+    assert not report.leaked
+    (group,) = report.retained
+    assert group.count == 3 and not group.leaked
+    assert group.examples[0].chain and "leak_zoo.RECENT[" in group.examples[0].chain
+
+
+def test_the_decision_rule() -> None:
+    assert grows_every_round([0, 1, 2, 3])
+    assert not grows_every_round([0, 3, 3, 4])  # a plateau is not "keeps growing"
+    assert not grows_every_round([0, 5, 0, 5])  # a sawtooth
+    assert not grows_every_round([0, 1])  # one round decides nothing
+
+
+def test_report_json_and_text() -> None:
+    report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3)
+    data = json.loads(report.to_json())
+    assert data["leaked"] is True and data["deltas"]["built objects alive"] == [2, 2, 2]
+    assert data["survivors"][0]["examples"][0]["chain"].startswith("tests.leak_zoo.CALLBACKS[")
+    text = str(report)
+    assert text.startswith("leakcheck: LEAK") and "held by: tests.leak_zoo.CALLBACKS[" in text
+    assert isinstance(report, LeakReport) and report.deltas["built objects alive"] == (2, 2, 2)
+
+
+def test_assert_no_leaks_raises_an_assertion_error_with_the_report() -> None:
+    with pytest.raises(LeakError) as info:
+        assert_no_leaks(leak_zoo.closure_capturing_its_owner, cycles=6, rounds=3)
+    assert isinstance(info.value, AssertionError)
+    assert "closure variable 'widget'" in str(info.value)
+    assert info.value.report.leaked
+    assert not assert_no_leaks(leak_zoo.weak_registration, cycles=6, rounds=3).leaked
+
+
+def test_teardown_and_exercise_run_in_each_cycle() -> None:
+    seen: list[str] = []
+
+    def build() -> leak_zoo.Widget:
+        return bound_and_recorded(seen)
+
+    report = check(
+        build,
+        exercise=lambda w: seen.append("exercise"),
+        teardown=lambda w: CALLS.remove(w.on_event),
+        cycles=6,
+        rounds=3,
+        warmup=2,
+    )
+    assert not report.leaked
+    assert seen.count("build") == seen.count("exercise") == 8
+
+
+CALLS: list[Any] = []
+
+
+def bound_and_recorded(seen: list[str]) -> leak_zoo.Widget:
+    seen.append("build")
+    widget = leak_zoo.Widget()
+    CALLS.append(widget.on_event)
+    return widget
+
+
+def test_a_leak_held_by_the_build_closure_names_build() -> None:
+    kept: list[leak_zoo.Widget] = []
+
+    def build() -> leak_zoo.Widget:
+        kept.append(leak_zoo.Widget())
+        return kept[-1]
+
+    report = check(build, cycles=6, rounds=3)
+    assert report.leaked
+    chains = [e.chain or "" for g in report.survivors for e in g.examples]
+    assert any("closure variable 'kept'" in chain for chain in chains), str(report)
+
+
+def test_graphs_are_written(tmp_path: Path) -> None:
+    report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3, graph_dir=str(tmp_path))
+    dots = [path for path in report.graphs if path.endswith(".dot")]
+    assert dots and Path(dots[0]).read_text().startswith("digraph ObjectGraph")
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"cycles": 1}, ValueError),
+        ({"rounds": 1}, ValueError),
+        ({"cycles": 4, "rounds": 5}, ValueError),
+        ({"warmup": -1}, ValueError),
+        ({"teardown": 3}, TypeError),
+        ({"watch": ["Widget"]}, TypeError),
+    ],
+)
+def test_bad_options_are_rejected(options: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        check(leak_zoo.Widget, **options)
+
+
+def test_the_heap_is_unfrozen_afterwards() -> None:
+    import gc
+
+    check(leak_zoo.Widget, cycles=4, rounds=2)
+    assert gc.get_freeze_count() == 0
+
+
+def test_public_names() -> None:
+    assert set(leakcheck.__all__) >= {"check", "assert_no_leaks", "LeakReport", "LeakError"}
