@@ -39,9 +39,17 @@ def grows_every_round(values: Sequence[int]) -> bool:
     return len(values) > 2 and all(after > before for before, after in itertools.pairwise(values))
 
 
-def _validate(
-    build: object, teardown: object, exercise: object, cycles: int, warmup: int, rounds: int, watch: Sequence[object]
+def validate(
+    build: object,
+    teardown: object = None,
+    exercise: object = None,
+    *,
+    cycles: int = 25,
+    warmup: int = 3,
+    rounds: int = 5,
+    watch: Sequence[object] = (),
 ) -> None:
+    """Check ``check``'s arguments; ``TypeError``/``ValueError`` saying what is wrong."""
     for name, value in (("build", build), ("teardown", teardown), ("exercise", exercise)):
         if value is not None and not callable(value):
             raise TypeError(f"{name} must be callable, got {type(value).__name__}")
@@ -129,7 +137,7 @@ def check(
     """
     watch = tuple(watch)
     registries = tuple(registries)
-    _validate(build, teardown, exercise, cycles, warmup, rounds, watch)
+    validate(build, teardown, exercise, cycles=cycles, warmup=warmup, rounds=rounds, watch=watch)
     per_round = cycles // rounds
     started = time.perf_counter()
     run = _Run(build, teardown, exercise, progress, warmup + per_round * rounds)

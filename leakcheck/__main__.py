@@ -1,0 +1,5 @@
+import sys
+
+from leakcheck.cli import main
+
+sys.exit(main())
