@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
@@ -111,19 +112,32 @@ def _parse_integrations(value: object) -> tuple[str | Mapping[str, Any], ...]:
     return tuple(value)
 
 
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw contents of a TOML configuration file; ``ConfigError`` if unreadable."""
+    try:
+        with Path(path).open("rb") as handle:
+            data: dict[str, Any] = tomllib.load(handle)
+            return data
+    except OSError as error:
+        raise ConfigError(f"cannot read the configuration file {str(path)!r}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{str(path)!r} is not valid TOML: {error}") from error
+
+
+def embedded_config() -> dict[str, Any]:
+    """The main job's default configuration (``router_demo/default_config.toml``)."""
+    text = resources.files("router_demo").joinpath("default_config.toml").read_text(encoding="utf-8")
+    data: dict[str, Any] = tomllib.loads(text)
+    return data
+
+
 def load_config(source: ConfigSource) -> RouterConfig:
     """A validated ``RouterConfig`` from a dict, a TOML file path, or a ``RouterConfig``."""
     if isinstance(source, RouterConfig):
         return source
+    data: Mapping[str, Any]
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            with path.open("rb") as handle:
-                data: Mapping[str, Any] = tomllib.load(handle)
-        except OSError as error:
-            raise ConfigError(f"cannot read the configuration file {str(path)!r}: {error.strerror}") from error
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{str(path)!r} is not valid TOML: {error}") from error
+        data = read_toml(source)
     elif isinstance(source, Mapping):
         data = source
     else:
