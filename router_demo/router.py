@@ -158,7 +158,8 @@ class Router:
         Calls already in flight finish normally; from the moment ``close``
         returns, none of this router's callbacks does anything.
         """
-        self._closed = True
+        with self._lock:  # a handler that checks "closed" under this lock sees it from now on
+            self._closed = True
         self._scope.close()
 
     def __enter__(self) -> Router:
@@ -259,6 +260,8 @@ class Router:
             ]
 
     def _mine(self, event: object) -> bool:
+        """An event of this router's own, while it is open. Call it holding ``self._lock``,
+        so that once ``close()`` has returned no handler changes anything."""
         return not self._closed and getattr(event, "router_id", None) == self.id
 
     def _service(self, kind: str, deployment: str) -> None:
@@ -266,9 +269,9 @@ class Router:
 
     def _on_input(self, context: CallContext) -> None:
         """Pre-call check: skip a deployment that is cooling down; end an expired cooldown."""
-        if not self._mine(context):
-            return
         with self._lock:
+            if not self._mine(context):
+                return
             books = self._stats[context.deployment]
             if books.cooldown_until is None:
                 return
@@ -281,10 +284,10 @@ class Router:
         self._service("cooldown_end", context.deployment)
 
     def _record(self, context: CallContext) -> None:
-        if not self._mine(context):
-            return
         cooled = False
         with self._lock:
+            if not self._mine(context):
+                return
             books = self._stats[context.deployment]
             if context.error is None:
                 books.successes += 1
@@ -313,6 +316,6 @@ class Router:
         self._record(context)
 
     def _on_service(self, event: ServiceEvent) -> None:
-        if self._mine(event):
-            with self._lock:
+        with self._lock:
+            if self._mine(event):
                 self.service_events[event.kind] += 1
