@@ -180,10 +180,13 @@ class Anchor:
     owner's life, which that callback already decides.
     """
 
-    __slots__ = ("entries", "key", "ref", "table")
+    __slots__ = ("entries", "key", "plain", "ref", "table")
 
     def __init__(self, ref: Getter, table: dict[int, Anchor], key: int) -> None:
         self.ref = ref
+        #: What dispatch calls to reach the object: a plain ``weakref.ref``, faster to
+        #: call than ``ref`` (a subclass); CPython shares one per object anyway.
+        self.plain: Getter = weakref.ref(ref()) if isinstance(ref, AnchorRef) else ref
         self.table = table
         self.key = key
         self.entries: dict[int, Entry] = {}

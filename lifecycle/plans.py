@@ -1,7 +1,9 @@
 """Dispatch plans: what a hook calls, frozen into a tuple, and the loops that run it.
 
-A plan is a tuple of ``(fn, ref, entry)`` items, rebuilt (lazily, under the
-registry's lock) after the hook's entries change, and read without a lock.
+A plan is a tuple of ``(fn, ref)`` items, rebuilt (lazily, under the
+registry's lock) after the hook's entries change, and read without a lock;
+its ``entries`` attribute keeps the entries it was built from, for the rare
+paths (deduplicating ``extra=``) that need them.
 Running an item is always ``target = ref()`` then ``fn(target, *args)``, so
 one loop serves every kind of callback:
 
@@ -12,7 +14,10 @@ one loop serves every kind of callback:
 
 The synchronous loops are generated from one template for zero to four
 positional arguments, because ``fn(target, a, b)`` is about twice as fast as
-``fn(target, *args, **kwargs)`` on CPython.
+``fn(target, *args, **kwargs)`` on CPython. ``ref`` is a plain
+``weakref.ref`` (calling the registry's keyed subclass is slower), and the
+error paths name the callback from ``(fn, target)`` rather than carrying an
+entry in every item.
 """
 
 from __future__ import annotations
@@ -20,17 +25,26 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lifecycle.entries import CALLABLE, LOGGER, METHOD, NAME, Entry, Getter, constant
+from lifecycle.entries import CALLABLE, LOGGER, METHOD, NAME, Entry, Getter, constant, describe
 from lifecycle.hooks import Hook
 from lifecycle.integrations import LOGGER_METHODS, CustomLogger
 
 log = logging.getLogger("lifecycle")
 
-Item = tuple[Callable[..., Any], Getter, Entry]
-Plan = tuple[Item, ...]
+Item = tuple[Callable[..., Any], Getter]
+
+
+class Plan(tuple):  # type: ignore[type-arg]
+    """The items of one hook's dispatch, and the entries they came from."""
+
+    entries: tuple[Entry, ...] = ()
+
+
+EMPTY_PLAN = Plan()
 Resolver = Callable[[str], CustomLogger | None]
 
 
@@ -91,7 +105,7 @@ def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
     kind = entry.kind
     if kind == METHOD and entry.func is not None:
         assert entry.owner_anchor is not None
-        return entry.func, entry.owner_anchor.ref, entry
+        return entry.func, entry.owner_anchor.plain
     getter: Getter
     if kind in (NAME, LOGGER):
         method = LOGGER_METHODS.get(hook)
@@ -103,35 +117,47 @@ def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
             getter = constant(getattr(entry.strong, method))
         else:
             assert entry.target_anchor is not None
-            getter = _BoundLater(entry.target_anchor.ref, method)
+            getter = _BoundLater(entry.target_anchor.plain, method)
     else:
         assert kind in (CALLABLE, METHOD)
         if entry.strong is not None:
             getter = constant(entry.strong)
         else:
             assert entry.target_anchor is not None
-            getter = entry.target_anchor.ref
+            getter = entry.target_anchor.plain
     if entry.owner_anchor is not None and kind != METHOD:
-        getter = _Gated(getter, entry.owner_anchor.ref)
-    return call_target, getter, entry
+        getter = _Gated(getter, entry.owner_anchor.plain)
+    return call_target, getter
 
 
 def build_plan(entries: Iterable[Entry], hook: Hook, resolve: Resolver) -> Plan:
-    items = (plan_item(entry, hook, resolve) for entry in entries)
-    return tuple(item for item in items if item is not None)
+    kept = []
+    items = []
+    for entry in entries:
+        item = plan_item(entry, hook, resolve)
+        if item is not None:
+            kept.append(entry)
+            items.append(item)
+    plan = Plan(items)
+    plan.entries = tuple(kept)
+    return plan
 
 
-def report_failure(entry: Entry, error: Exception) -> None:
+def callback_name(fn: Callable[..., Any], target: object) -> str:
+    """Name the callback an item called: ``fn(target, ...)``."""
+    if fn is not call_target:
+        return describe(types.MethodType(fn, target))  # a weak bound method: target is its owner
+    if isinstance(target, NamedIntegration):
+        return f"integration {target.name!r} ({target.method})"
+    return describe(target)
+
+
+def report_failure(name: str, error: Exception) -> None:
     """Log a callback's exception; dispatch goes on with the next callback."""
-    log.error(
-        "callback %s raised during %s dispatch",
-        entry.name(),
-        entry.hook.value,
-        exc_info=(type(error), error, error.__traceback__),
-    )
+    log.error("callback %s raised during dispatch", name, exc_info=(type(error), error, error.__traceback__))
 
 
-def discard_awaitable(entry: Entry, result: object) -> None:
+def discard_awaitable(fn: Callable[..., Any], target: object, result: object) -> None:
     """A sync dispatch got an awaitable: close it (no 'never awaited' noise) and say why."""
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
@@ -140,14 +166,14 @@ def discard_awaitable(entry: Entry, result: object) -> None:
         log.warning(
             "callback %s returned an awaitable during a synchronous dispatch; it was not "
             "run: register it on an async hook and use adispatch()",
-            entry.name(),
+            callback_name(fn, target),
         )
 
 
 _LOOP_TEMPLATE = '''
 def run_{arity}(plan{params}):
     called = len(plan)
-    for fn, ref, entry in plan:
+    for fn, ref in plan:
         target = ref()
         if target is None:
             called -= 1
@@ -158,10 +184,10 @@ def run_{arity}(plan{params}):
             called -= 1
             continue
         except Exception as error:
-            report_failure(entry, error)
+            report_failure(callback_name(fn, target), error)
             continue
         if result is not None:
-            discard_awaitable(entry, result)
+            discard_awaitable(fn, target, result)
     return called
 '''
 
@@ -170,6 +196,7 @@ def _generate_loops() -> tuple[list[Callable[..., int]], Callable[..., int]]:
     namespace: dict[str, Any] = {
         "Unresolved": Unresolved,
         "report_failure": report_failure,
+        "callback_name": callback_name,
         "discard_awaitable": discard_awaitable,
     }
     for arity in range(5):
@@ -186,8 +213,8 @@ FIXED_ARITY, run_any = _generate_loops()
 async def arun(plan: Iterable[Item], args: tuple[Any, ...], kwargs: dict[str, Any], concurrent: bool) -> int:
     """Run a plan, awaiting what callbacks return: one after another, or together."""
     called = 0
-    pending: list[tuple[Entry, Any]] = []
-    for fn, ref, entry in plan:
+    pending: list[tuple[str, Any]] = []
+    for fn, ref in plan:
         target = ref()
         if target is None:
             continue
@@ -196,23 +223,23 @@ async def arun(plan: Iterable[Item], args: tuple[Any, ...], kwargs: dict[str, An
         except Unresolved:
             continue
         except Exception as error:
-            report_failure(entry, error)
+            report_failure(callback_name(fn, target), error)
             result = None
         called += 1
         if not inspect.isawaitable(result):
             continue
         if concurrent:
-            pending.append((entry, result))
+            pending.append((callback_name(fn, target), result))
             continue
         try:
             await result
         except Exception as error:
-            report_failure(entry, error)
+            report_failure(callback_name(fn, target), error)
     if pending:
         outcomes = await asyncio.gather(*(awaitable for _, awaitable in pending), return_exceptions=True)
-        for (entry, _), outcome in zip(pending, outcomes, strict=True):
+        for (name, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                report_failure(entry, outcome)
+                report_failure(name, outcome)
             elif isinstance(outcome, BaseException):
                 raise outcome
     return called

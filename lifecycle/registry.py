@@ -466,7 +466,7 @@ class CallbackRegistry:
             raise TypeError(
                 f"extra= takes a sequence of callbacks, got a single {type(extra).__name__}; wrap it in a list"
             )
-        seen: dict[Hashable, object] = {entry.key: entry.identity() for _, _, entry in plan}
+        seen: dict[Hashable, object] = {entry.key: entry.identity() for entry in plan.entries}
         items: list[Item] = []
         for callback in extra:
             spec = classify(callback, None, False)
@@ -485,11 +485,10 @@ class CallbackRegistry:
         called. Returns how many callbacks were called.
         """
         plan = self._sync_plan(hook)
-        if extra:
-            plan = plan + tuple(self._extra_items(as_hook(hook), plan, extra))
+        items = plan + tuple(self._extra_items(as_hook(hook), plan, extra)) if extra else plan
         if kwargs or len(args) > 4:
-            return run_any(plan, args, kwargs)
-        return FIXED_ARITY[len(args)](plan, *args)
+            return run_any(items, args, kwargs)
+        return FIXED_ARITY[len(args)](items, *args)
 
     def dispatcher(self, hook: HookLike) -> Callable[..., int]:
         """A pre-bound ``dispatch(hook, ...)`` for hot paths; it stays current as callbacks change."""
