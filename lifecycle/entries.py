@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import types
-import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, Final
 
@@ -61,31 +60,11 @@ def describe(callback: object) -> str:
     return f"{type(callback).__qualname__} at {id(callback):#x}"
 
 
-class Spec:
-    """A registration request that passed every check.
-
-    ``key`` decides duplicates; ``identity`` is the object whose ``id()`` the
-    key contains (the owner of a bound method, an identity-keyed callable),
-    checked with ``is`` so that a recycled id never matches.
-    """
-
-    __slots__ = ("callback", "identity", "key", "kind", "owner", "weak")
-
-    def __init__(
-        self,
-        kind: str,
-        key: Hashable,
-        callback: Callback,
-        owner: object,
-        weak: bool,
-        identity: object,
-    ) -> None:
-        self.kind = kind
-        self.key = key
-        self.callback = callback
-        self.owner = owner
-        self.weak = weak
-        self.identity = identity
+#: A registration that passed every check: ``(kind, key, callback, owner, weak, identity)``.
+#: ``key`` decides duplicates; ``identity`` is the object whose ``id()`` the key
+#: contains (the owner of a bound method, an identity-keyed callable). A plain
+#: tuple, because ``add`` builds one per call and a class instance costs twice as much.
+Spec = tuple[str, Hashable, Callback, object, bool, object]
 
 
 def dedup_key(callback: object) -> tuple[str, Hashable, object]:
@@ -109,6 +88,10 @@ def dedup_key(callback: object) -> tuple[str, Hashable, object]:
 
 def classify(callback: object, owner: object = None, weak: bool | None = None) -> Spec:
     """Validate a registration completely, without touching any registry."""
+    if owner is None and weak is None and type(callback) is types.MethodType:  # the common case, fast
+        method_owner = callback.__self__
+        if type(method_owner).__weakrefoffset__:
+            return METHOD, (METHOD, id(method_owner), id(callback.__func__)), callback, method_owner, True, method_owner
     if weak not in (None, True, False):
         raise TypeError(f"weak must be None, True or False, got {weak!r}")
     kind, key, identity = dedup_key(callback)
@@ -134,59 +117,26 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
             raise not_weakly_referable(callback, "callback " + describe(callback))
         if owner is not None and not weakly_referable(owner):
             raise not_weakly_referable(owner, "owner")
-    return Spec(kind, key, callback, owner, held_weakly, identity)  # type: ignore[arg-type]
-
-
-class AnchorRef(weakref.ref):  # type: ignore[type-arg]
-    """The registry's one weak reference to an owner or a weakly held callable.
-
-    ``key`` (the object's id) and ``table`` (the registry dict the anchor lives
-    in) let one callback function serve every anchor, as ``KeyedRef`` does for
-    ``WeakValueDictionary``.
-    """
-
-    __slots__ = ("key", "table")
-    key: int
-    table: dict[int, Anchor]
-
-    def __new__(
-        cls,
-        obj: object,
-        callback: Callable[[AnchorRef], None],
-        key: int,
-        table: dict[int, Anchor],
-    ) -> AnchorRef:
-        self = super().__new__(cls, obj, callback)
-        self.key = key
-        self.table = table
-        return self
-
-    def __init__(
-        self,
-        obj: object,
-        callback: Callable[[AnchorRef], None],
-        key: int,
-        table: dict[int, Anchor],
-    ) -> None:
-        super().__init__(obj, callback)  # type: ignore[call-arg]
+    return kind, key, callback, owner, held_weakly, identity  # type: ignore[return-value]
 
 
 class Anchor:
     """An object the registry must not keep alive, and the entries that hang from it.
 
-    ``ref`` returns the object, or ``None`` once it is dead. For an owner that
-    cannot be weakly referenced and is held strongly by its own callback
-    (``weak=False``), ``ref`` is a plain getter: it changes nothing about the
-    owner's life, which that callback already decides.
+    ``ref`` returns the object, or ``None`` once it is dead: a plain
+    ``weakref.ref`` whose callback (a ``functools.partial`` naming this
+    anchor's table and key, so one function serves every anchor, as
+    ``KeyedRef`` does for ``WeakValueDictionary``) tells the registry. Dispatch
+    calls the same ``ref``. For an owner that cannot be weakly referenced and
+    is held strongly by its own callback (``weak=False``), ``ref`` is a plain
+    getter: it changes nothing about the owner's life, which that callback
+    already decides.
     """
 
-    __slots__ = ("entries", "key", "plain", "ref", "table")
+    __slots__ = ("entries", "key", "ref", "table")
 
     def __init__(self, ref: Getter, table: dict[int, Anchor], key: int) -> None:
         self.ref = ref
-        #: What dispatch calls to reach the object: a plain ``weakref.ref``, faster to
-        #: call than ``ref`` (a subclass); CPython shares one per object anyway.
-        self.plain: Getter = weakref.ref(ref()) if isinstance(ref, AnchorRef) else ref
         self.table = table
         self.key = key
         self.entries: dict[int, Entry] = {}
@@ -207,17 +157,15 @@ class Entry:
     ) -> None:
         self.serial = serial
         self.hook = hook
-        self.kind = spec.kind
-        self.key = spec.key
+        kind, self.key, callback, _, weak, _ = spec
+        self.kind = kind
         self.owner_anchor = owner_anchor
         self.target_anchor = target_anchor
-        callback = spec.callback
-        if spec.kind == METHOD and spec.weak:
-            assert isinstance(callback, types.MethodType)
+        if weak and kind == METHOD:  # the function strongly, the owner through its anchor
             self.strong: object = None
-            self.func: Any = callback.__func__
+            self.func: Any = callback.__func__  # type: ignore[union-attr]
         else:
-            self.strong = None if spec.weak else callback
+            self.strong = None if weak else callback
             self.func = None
 
     def owner(self) -> object:

@@ -15,9 +15,9 @@ one loop serves every kind of callback:
 The synchronous loops are generated from one template for zero to four
 positional arguments, because ``fn(target, a, b)`` is about twice as fast as
 ``fn(target, *args, **kwargs)`` on CPython. ``ref`` is a plain
-``weakref.ref`` (calling the registry's keyed subclass is slower), and the
-error paths name the callback from ``(fn, target)`` rather than carrying an
-entry in every item.
+``weakref.ref`` (a subclass would be slower to call), and the error paths
+name the callback from ``(fn, target)`` rather than carrying an entry in
+every item.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
     kind = entry.kind
     if kind == METHOD and entry.func is not None:
         assert entry.owner_anchor is not None
-        return entry.func, entry.owner_anchor.plain
+        return entry.func, entry.owner_anchor.ref
     getter: Getter
     if kind in (NAME, LOGGER):
         method = LOGGER_METHODS.get(hook)
@@ -117,16 +117,16 @@ def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
             getter = constant(getattr(entry.strong, method))
         else:
             assert entry.target_anchor is not None
-            getter = _BoundLater(entry.target_anchor.plain, method)
+            getter = _BoundLater(entry.target_anchor.ref, method)
     else:
         assert kind in (CALLABLE, METHOD)
         if entry.strong is not None:
             getter = constant(entry.strong)
         else:
             assert entry.target_anchor is not None
-            getter = entry.target_anchor.plain
+            getter = entry.target_anchor.ref
     if entry.owner_anchor is not None and kind != METHOD:
-        getter = _Gated(getter, entry.owner_anchor.plain)
+        getter = _Gated(getter, entry.owner_anchor.ref)
     return call_target, getter
 
 
@@ -171,7 +171,7 @@ def discard_awaitable(fn: Callable[..., Any], target: object, result: object) ->
 
 
 _LOOP_TEMPLATE = '''
-def run_{arity}(plan{params}):
+def run_{arity}(plan, args{params}):{unpack}
     called = len(plan)
     for fn, ref in plan:
         target = ref()
@@ -201,12 +201,14 @@ def _generate_loops() -> tuple[list[Callable[..., int]], Callable[..., int]]:
     }
     for arity in range(5):
         names = "".join(f", a{index}" for index in range(arity))
-        exec(_LOOP_TEMPLATE.format(arity=arity, params=names, args=names), namespace)
-    exec(_LOOP_TEMPLATE.format(arity="any", params=", args, kwargs", args=", *args, **kwargs"), namespace)
+        unpack = f"\n    {names[2:]}, = args" if arity else ""
+        exec(_LOOP_TEMPLATE.format(arity=arity, params="", unpack=unpack, args=names), namespace)
+    exec(_LOOP_TEMPLATE.format(arity="any", params=", kwargs", unpack="", args=", *args, **kwargs"), namespace)
     return [namespace[f"run_{arity}"] for arity in range(5)], namespace["run_any"]
 
 
-#: ``FIXED_ARITY[n](plan, a0, ..., an-1)`` runs a plan with n positional arguments.
+#: ``FIXED_ARITY[n](plan, args)`` runs a plan with the n positional arguments in ``args``
+#: (unpacked inside, which is cheaper than building ``(plan, *args)`` for the call).
 FIXED_ARITY, run_any = _generate_loops()
 
 
