@@ -99,7 +99,7 @@ def plot(results: Mapping[str, Any], path: str) -> None:
 
     dispatch = results["dispatch"]
     sizes = list(dispatch)
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(7, 5))
     for name in next(iter(dispatch.values())):
         axes.plot(sizes, [dispatch[size][name] * 1e9 for size in sizes], marker="o", label=name)
     axes.set_xscale("log")
@@ -109,7 +109,7 @@ def plot(results: Mapping[str, Any], path: str) -> None:
     axes.set_ylabel("ns per callback (log)")
     axes.set_title("Dispatch cost per callback")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
