@@ -135,9 +135,9 @@ class Anchor:
 
     __slots__ = ("entries", "key", "ref", "table")
 
-    def __init__(self, ref: Getter, table: dict[int, Anchor], key: int) -> None:
+    def __init__(self, ref: Getter, table: str, key: int) -> None:
         self.ref = ref
-        self.table = table
+        self.table = table  # the name of the registry table it lives in (a name: no reference cycle)
         self.key = key
         self.entries: dict[int, Entry] = {}
 
@@ -197,7 +197,3 @@ class Entry:
         if self.kind == CALLABLE:
             return self.target()
         return None
-
-    def name(self) -> str:
-        live = self.callback()
-        return describe(live) if live is not None else f"dead {self.kind} entry"

@@ -43,8 +43,6 @@ class Plan(tuple):  # type: ignore[type-arg]
 
     entries: tuple[Entry, ...] = ()
 
-
-EMPTY_PLAN = Plan()
 Resolver = Callable[[str], CustomLogger | None]
 
 

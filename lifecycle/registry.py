@@ -11,6 +11,9 @@ How it stays correct when garbage collection can strike anywhere:
   holder applies it before it lets go, as ``WeakSet`` does while iterating.
   Every method applies pending removals before it reads, so after
   ``gc.collect()`` no query ever sees a dead owner's entries.
+- Live entries and their anchors refer to each other (an anchor lists its
+  entries, an entry names its anchors); removal breaks that. A registry
+  dropped while it still holds entries is freed by the cycle collector.
 - Keys hold ``id()``s (owners are compared by identity, never ``==``, and
   may be unhashable). That is safe because a dying object's callback is
   queued before its memory can be reused, and every method applies the
@@ -172,7 +175,7 @@ class CallbackRegistry:
             ref: Getter = weakref.ref(obj, functools.partial(self._on_anchor_death, name, key))
         else:
             ref = constant(obj)
-        anchor = table[key] = Anchor(ref, table, key)
+        anchor = table[key] = Anchor(ref, name, key)
         return anchor
 
     def _insert(self, hook: Hook, spec: Spec) -> None:
@@ -200,8 +203,8 @@ class CallbackRegistry:
         for anchor in (entry.owner_anchor, entry.target_anchor):
             if anchor is not None:
                 anchor.entries.pop(entry.serial, None)
-                if not anchor.entries and anchor.table.get(anchor.key) is anchor:
-                    del anchor.table[anchor.key]  # frees the weak reference: no callback
+                if not anchor.entries:
+                    self._forget(anchor)
         if collected:
             self._collected += 1
         else:
@@ -211,9 +214,14 @@ class CallbackRegistry:
 
     def _drop_anchor_entries(self, anchor: Anchor, *, collected: bool) -> int:
         removed = sum(self._remove_entry(entry, collected=collected) for entry in list(anchor.entries.values()))
-        if anchor.table.get(anchor.key) is anchor:
-            del anchor.table[anchor.key]
+        self._forget(anchor)
         return removed
+
+    def _forget(self, anchor: Anchor) -> None:
+        """Drop an anchor, and with it its weak reference: its callback will never run."""
+        table = self._tables[anchor.table]
+        if table.get(anchor.key) is anchor:
+            del table[anchor.key]
 
     def _set_plan(self, hook: Hook, plan: Plan | None) -> None:
         self._plans[hook] = plan
