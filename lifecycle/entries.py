@@ -184,10 +184,11 @@ class Entry:
 
     def callback(self) -> object:
         """The live callback as registered (a bound method comes back bound), or ``None``."""
-        if self.owner_anchor is not None and self.owner() is None:
+        owner = self.owner()  # read once: another thread may drop the owner at any moment
+        if self.owner_anchor is not None and owner is None:
             return None
         if self.func is not None:
-            return types.MethodType(self.func, self.owner())
+            return types.MethodType(self.func, owner)
         return self.target()
 
     def identity(self) -> object:

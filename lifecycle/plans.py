@@ -7,8 +7,8 @@ paths (deduplicating ``extra=``) that need them.
 Running an item is always ``target = ref()`` then ``fn(target, *args)``, so
 one loop serves every kind of callback:
 
-- a weak bound method: ``ref`` is the owner's anchor, ``fn`` the plain
-  function, so no bound method is built per call;
+- a weak bound method: ``ref`` is the owner's weak reference, ``fn`` the
+  plain function, so no bound method is built per call;
 - everything else: ``ref`` returns the callable (or ``None`` once it, or its
   owner, died) and ``fn`` calls it.
 
@@ -42,6 +42,7 @@ class Plan(tuple):  # type: ignore[type-arg]
     """The items of one hook's dispatch, and the entries they came from."""
 
     entries: tuple[Entry, ...] = ()
+
 
 Resolver = Callable[[str], CustomLogger | None]
 
