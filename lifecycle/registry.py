@@ -191,7 +191,8 @@ class CallbackRegistry:
             if anchor is not None:
                 anchor.entries[entry.serial] = entry
         self._added += 1
-        self._invalidate(hook)
+        if self._plans[hook] is not None or hook is _GENERIC:
+            self._invalidate(hook)
 
     def _remove_entry(self, entry: Entry, *, collected: bool = False) -> bool:
         hook = entry.hook
@@ -213,8 +214,33 @@ class CallbackRegistry:
         return True
 
     def _drop_anchor_entries(self, anchor: Anchor, *, collected: bool) -> int:
-        removed = sum(self._remove_entry(entry, collected=collected) for entry in list(anchor.entries.values()))
+        """Remove every entry of a dying or removed owner: one pass, the anchor forgotten first.
+
+        The teardown path of every owner, so it does not go through
+        ``_remove_entry`` (which would update the doomed anchor entry by entry).
+        """
         self._forget(anchor)
+        entries, anchor.entries = anchor.entries, {}
+        removed = 0
+        for serial, entry in entries.items():
+            hook = entry.hook
+            if self._entries[hook].pop(serial, None) is None:
+                continue
+            removed += 1
+            index = self._index[hook]
+            if index.get(entry.key) is entry:
+                del index[entry.key]
+            other = entry.target_anchor if entry.owner_anchor is anchor else entry.owner_anchor
+            if other is not None:
+                other.entries.pop(serial, None)
+                if not other.entries:
+                    self._forget(other)
+            if self._plans[hook] is not None or hook is _GENERIC:
+                self._invalidate(hook)
+        if collected:
+            self._collected += removed
+        else:
+            self._removed += removed
         return removed
 
     def _forget(self, anchor: Anchor) -> None:
@@ -276,6 +302,8 @@ class CallbackRegistry:
                 outcome = "added"
         finally:
             self._release()
+        if outcome == "added" and self_reference is None:
+            return True
         if outcome == "duplicate":
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("registry %r: %s is already on hook %r", self.name, describe(callback), hook.value)
