@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,21 @@ def test_the_heap_is_unfrozen_afterwards() -> None:
 
 def test_public_names() -> None:
     assert set(leakcheck.__all__) >= {"check", "assert_no_leaks", "LeakReport", "LeakError"}
+
+
+def test_graphs_are_rendered_to_svg_when_graphviz_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_dot = bin_dir / "dot"
+    fake_dot.write_text('#!/bin/sh\n# a stand-in for Graphviz: dot -Tsvg IN -o OUT\nprintf "<svg/>" > "$4"\n')
+    fake_dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3, graph_dir=str(tmp_path / "graphs"))
+    svgs = [path for path in report.graphs if path.endswith(".svg")]
+    assert svgs and Path(svgs[0]).read_text() == "<svg/>"
+
+
+def test_without_graphviz_only_dot_files_are_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3, graph_dir=str(tmp_path / "graphs"))
+    assert report.graphs and all(path.endswith(".dot") for path in report.graphs)
