@@ -6,6 +6,12 @@ cycles fill caches and are not judged. The measured cycles run in rounds; a
 measure leaks when it grows in *every* round (the rule CPython's reference
 leak hunter settled on after its false alarms), so a warm-up, a sawtooth or a
 bounded cache is never called a leak, while a slow steady leak is.
+
+A measure that grew in every round is a suspicion, not yet a verdict: the
+check then runs as many rounds again, and the verdict needs growth in all of
+them. Growth that reaches a plateau a little later than the warm-up (a dict
+whose table settles, a cache filling to its bound) stops during those
+rounds; a leak goes on. Clean runs pay nothing for this.
 """
 
 from __future__ import annotations
@@ -129,7 +135,8 @@ def check(
     """Run build/teardown cycles and decide whether anything keeps growing.
 
     ``cycles`` measured cycles (rounded down to whole rounds) follow
-    ``warmup`` unjudged ones. ``watch``: classes whose live instances are
+    ``warmup`` unjudged ones; if a measure grew in every round, as many
+    rounds again confirm or clear it. ``watch``: classes whose live instances are
     counted; ``registries``: objects whose ``len()`` is read. The heap that
     exists before the check is frozen (``gc.freeze()``) while it runs, so the
     cost per cycle does not grow with the rest of the heap; it is unfrozen
@@ -141,7 +148,7 @@ def check(
     per_round = cycles // rounds
     started = time.perf_counter()
     run = _Run(build, teardown, exercise, progress, warmup + per_round * rounds)
-    sampler = Sampler(watch, registries, rounds)
+    sampler = Sampler(watch, registries, 2 * rounds)
     started_tracing = not tracemalloc.is_tracing()
     if started_tracing:
         tracemalloc.start(8)
@@ -154,6 +161,14 @@ def check(
             for _ in range(per_round if index else 0):
                 run.cycle()
             sampler.read(index, run.survivors, run.harness_objects)
+        measured = rounds
+        if any(grows_every_round(values) for values in sampler.values(rounds + 1)):
+            run.total += per_round * rounds  # confirmation rounds
+            for index in range(rounds + 1, 2 * rounds + 1):
+                for _ in range(per_round):
+                    run.cycle()
+                sampler.read(index, run.survivors, run.harness_objects)
+            measured = 2 * rounds
         names = [
             ("built objects alive", "objects"),
             *((f"live {type_name(kind)}", "objects") for kind in watch),
@@ -163,7 +178,7 @@ def check(
         ]
         measures = tuple(
             Measure(name, unit, values, grows_every_round(values))
-            for (name, unit), values in zip(names, sampler.values(), strict=True)
+            for (name, unit), values in zip(names, sampler.values(measured + 1), strict=True)
         )
         leaked = any(measure.leaked for measure in measures)
         groups = _survivor_groups(run, sampler, leaked, measures[0].leaked, max_examples) if explain else []
@@ -177,9 +192,10 @@ def check(
             tracemalloc.stop()
     return LeakReport(
         leaked=leaked,
-        cycles=per_round * rounds,
+        cycles=per_round * measured,
         warmup=warmup,
-        rounds=rounds,
+        rounds=measured,
+        confirmation_rounds=measured - rounds,
         measures=measures,
         survivors=survivors,
         memory_growth=sites,

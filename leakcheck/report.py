@@ -54,6 +54,7 @@ class LeakReport:
     leaked: bool
     cycles: int
     warmup: int
+    #: Measured rounds, confirmation rounds included.
     rounds: int
     measures: tuple[Measure, ...]
     survivors: tuple[Survivors, ...]
@@ -61,6 +62,8 @@ class LeakReport:
     memory_growth: tuple[tuple[str, int, int], ...] = ()
     graphs: tuple[str, ...] = ()
     seconds: float = 0.0
+    #: Rounds added to confirm a suspicion (a measure that grew in every round), else 0.
+    confirmation_rounds: int = 0
 
     @property
     def deltas(self) -> dict[str, tuple[int, ...]]:
@@ -88,7 +91,9 @@ class LeakReport:
         verdict = "LEAK" if self.leaked else "clean"
         lines = [
             f"leakcheck: {verdict} after {self.warmup} warm-up and {self.cycles} measured cycles "
-            f"in {self.rounds} rounds ({self.seconds:.2f}s)"
+            f"in {self.rounds} rounds"
+            + (f" ({self.confirmation_rounds} of them to confirm)" if self.confirmation_rounds else "")
+            + f" ({self.seconds:.2f}s)"
         ]
         width = max(len(m.name) for m in self.measures) if self.measures else 0
         for measure in self.measures:

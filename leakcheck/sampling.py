@@ -88,8 +88,9 @@ class Sampler:
             self.always_growing = grew if self.always_growing is None else self.always_growing & grew
         self.previous_types = histogram
 
-    def values(self) -> list[tuple[int, ...]]:
-        return [tuple(column) for column in self.columns]
+    def values(self, count: int) -> list[tuple[int, ...]]:
+        """The first ``count`` readings of every column."""
+        return [tuple(column[:count]) for column in self.columns]
 
     def growth_by_type(self) -> dict[str, int]:
         """Live count growth since the baseline, for the types that grew in every round."""

@@ -54,6 +54,32 @@ def test_look_alikes_are_not_leaks(name: str, attempt: int) -> None:
     assert not report.leaked, str(report)
 
 
+def test_growth_that_plateaus_after_the_first_rounds_is_cleared_by_confirmation() -> None:
+    kept: list[leak_zoo.Widget] = []
+
+    def build() -> leak_zoo.Widget:
+        widget = leak_zoo.Widget()
+        if len(kept) < 18:  # grows through warm-up and all three first rounds, then never again
+            kept.append(widget)
+        return widget
+
+    report = check(build, cycles=15, rounds=3, warmup=3)
+    assert report.confirmation_rounds == 3 and report.rounds == 6
+    assert not report.leaked, str(report)
+    assert "3 of them to confirm" in str(report)
+
+
+def test_a_leak_is_confirmed_by_further_growth() -> None:
+    report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3)
+    assert report.leaked and report.confirmation_rounds == 3 and report.cycles == 12
+    assert report.deltas["built objects alive"] == (2, 2, 2, 2, 2, 2)
+
+
+def test_a_clean_run_needs_no_confirmation() -> None:
+    report = check(leak_zoo.weak_registration, cycles=6, rounds=3)
+    assert not report.leaked and report.confirmation_rounds == 0 and report.cycles == 6
+
+
 def test_a_bounded_cache_is_reported_as_retained() -> None:
     report = check(leak_zoo.bounded_cache, cycles=15, rounds=3)
     assert not report.leaked
@@ -72,11 +98,11 @@ def test_the_decision_rule() -> None:
 def test_report_json_and_text() -> None:
     report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3)
     data = json.loads(report.to_json())
-    assert data["leaked"] is True and data["deltas"]["built objects alive"] == [2, 2, 2]
+    assert data["leaked"] is True and data["deltas"]["built objects alive"] == [2] * 6  # 3 rounds + 3 to confirm
     assert data["survivors"][0]["examples"][0]["chain"].startswith("tests.leak_zoo.CALLBACKS[")
     text = str(report)
     assert text.startswith("leakcheck: LEAK") and "held by: tests.leak_zoo.CALLBACKS[" in text
-    assert isinstance(report, LeakReport) and report.deltas["built objects alive"] == (2, 2, 2)
+    assert isinstance(report, LeakReport) and report.deltas["built objects alive"] == (2,) * 6
 
 
 def test_assert_no_leaks_raises_an_assertion_error_with_the_report() -> None:
