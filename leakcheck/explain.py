@@ -18,6 +18,7 @@ import sys
 import tracemalloc
 import types
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0]
 _MAX_DEPTH = 40
@@ -129,6 +130,8 @@ def _edge(parent: object, child: object) -> str:
                     return f".{name}"
             except AttributeError:
                 continue
+    if getattr(parent, "__self__", None) is child:  # a builtin method or method-wrapper
+        return "__self__"
     if type(parent).__name__ == "_lru_cache_wrapper":
         return "lru_cache entry"  # its linked cache entries are not objects of their own
     return "referent"
@@ -212,6 +215,13 @@ def allocation_site(obj: object) -> str | None:
     return f"{frame.filename}:{frame.lineno}"
 
 
+def _referents(obj: object) -> list[Any]:
+    """What ``obj`` refers to, a running frame's locals included."""
+    if isinstance(obj, types.FrameType):
+        return [*gc.get_referents(obj), *obj.f_locals.values()]
+    return gc.get_referents(obj)
+
+
 class ReferenceIndex:
     """Finds shortest chains from the roots, one batched ``gc.get_referrers`` per level.
 
@@ -224,15 +234,20 @@ class ReferenceIndex:
         gc.collect()
         self._ignored = {id(obj) for obj in ignore}
         self._roots = {id(m) for m in list(sys.modules.values()) if isinstance(m, types.ModuleType)}
-        self._frames = []  # keeps the running frames materialized, so the collector sees their locals
+        # A running frame does not show its locals to the collector (CPython 3.11 traverses
+        # only the frames it owns), so their locals are indexed here: value id -> frame.
+        self._held_by_frame: dict[int, types.FrameType] = {}
         for frame in sys._current_frames().values():
             walker: types.FrameType | None = frame
             while walker is not None:
                 if not _is_own_frame(walker):
                     self._roots.add(id(walker))
-                    self._frames.append(walker)
+                    snapshot = walker.f_locals
+                    self._ignored.add(id(snapshot))
+                    for value in snapshot.values():
+                        self._held_by_frame.setdefault(id(value), walker)
                 walker = walker.f_back
-        self._ignored.update((id(self._frames), id(self._ignored)))
+        self._ignored.update((id(self._held_by_frame), id(self._ignored)))
         #: Extra roots with a name of their own, such as the check's ``build`` callable.
         self.root_names = {id(obj): name for name, obj in (named_roots or {}).items()}
         self._roots.update(self.root_names)
@@ -247,13 +262,14 @@ class ReferenceIndex:
                 return None
             wanted = {id(obj) for obj in frontier}
             referrers = gc.get_referrers(*frontier)
+            referrers.extend(self._held_by_frame[key] for key in wanted if key in self._held_by_frame)
             local = {id(referrers), id(frontier), id(nodes), id(parents), id(wanted)}
             next_frontier: list[object] = []
             for referrer in referrers:
                 key = id(referrer)
                 if key in parents or key in self._ignored or key in local or _is_own_frame(referrer):
                     continue
-                child = next((c for c in gc.get_referents(referrer) if id(c) in wanted), None)
+                child = next((c for c in _referents(referrer) if id(c) in wanted), None)
                 if child is None:
                     continue
                 parents[key] = id(child)

@@ -143,16 +143,21 @@ def bound_and_recorded(seen: list[str]) -> leak_zoo.Widget:
 
 
 def test_a_leak_held_by_the_build_closure_names_build() -> None:
-    kept: list[leak_zoo.Widget] = []
+    def make_build() -> Any:
+        kept: list[leak_zoo.Widget] = []  # only the closure holds it once make_build returns
 
-    def build() -> leak_zoo.Widget:
-        kept.append(leak_zoo.Widget())
-        return kept[-1]
+        def build() -> leak_zoo.Widget:
+            kept.append(leak_zoo.Widget())
+            return kept[-1]
 
-    report = check(build, cycles=6, rounds=3)
+        return build
+
+    report = check(make_build(), cycles=6, rounds=3)
     assert report.leaked
     chains = [e.chain or "" for g in report.survivors for e in g.examples]
-    assert any("closure variable 'kept'" in chain for chain in chains), str(report)
+    assert any(chain.startswith("build (function") and "closure variable 'kept'" in chain for chain in chains), str(
+        report
+    )
 
 
 def test_graphs_are_written(tmp_path: Path) -> None:
@@ -204,3 +209,16 @@ def test_without_graphviz_only_dot_files_are_written(tmp_path: Path, monkeypatch
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     report = check(leak_zoo.bound_method_in_a_list, cycles=6, rounds=3, graph_dir=str(tmp_path / "graphs"))
     assert report.graphs and all(path.endswith(".dot") for path in report.graphs)
+
+
+def test_chains_label_builtin_methods_and_frame_locals() -> None:
+    from leakcheck.explain import ReferenceIndex, render
+
+    widget = leak_zoo.Widget()
+    hold = [widget.__sizeof__]  # a builtin method: its __self__ holds the widget
+    del widget
+    chain = ReferenceIndex().chain_to(hold[0].__self__)
+    assert chain is not None
+    text = render(chain)
+    assert text.startswith("frame of test_chains_label_builtin_methods_and_frame_locals")
+    assert text.endswith("-> local variable 'hold' -> list of 1[0] -> builtin_function_or_method -> __self__ -> Widget")
