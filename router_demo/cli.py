@@ -66,9 +66,19 @@ def render(summary: Summary) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        with ProgressBar("reloading") as bar:
+        with ProgressBar("reloading") as reloading, ProgressBar("leakcheck") as checking:
+
+            def verdict_progress(done: int, total: int) -> None:
+                reloading.close()  # end the reload bar's line before the next bar starts
+                checking(done, total)
+
             summary = run_gateway(
-                args.config, reloads=args.reloads, threads=args.threads, leaky=args.leaky, progress=bar
+                args.config,
+                reloads=args.reloads,
+                threads=args.threads,
+                leaky=args.leaky,
+                progress=reloading,
+                verdict_progress=verdict_progress,
             )
     except (ConfigError, ValueError) as error:
         print(f"router_demo: {error}", file=sys.stderr)

@@ -139,7 +139,9 @@ async def _serve_async(host: RouterHost, models: list[str], stop: threading.Even
     await asyncio.gather(*(client(offset) for offset in range(4)))
 
 
-def _verdict(config: Mapping[str, Any], leaky: bool) -> leakcheck.LeakReport:
+def _verdict(
+    config: Mapping[str, Any], leaky: bool, progress: Callable[[int, int], None] | None = None
+) -> leakcheck.LeakReport:
     """Reload cycles of the same configuration, on a registry of their own.
 
     Its own registry (with room for every cycle) so that the gateway's full
@@ -156,6 +158,7 @@ def _verdict(config: Mapping[str, Any], leaky: bool) -> leakcheck.LeakReport:
         warmup=3,
         watch=[Router],
         registries=[registry],
+        progress=progress,
     )
 
 
@@ -167,9 +170,13 @@ def run_gateway(
     leaky: bool = False,
     registry: CallbackRegistry | None = None,
     progress: Callable[[int, int], None] | None = None,
+    verdict_progress: Callable[[int, int], None] | None = None,
     pause: float = 0.002,
 ) -> Summary:
-    """Serve, reload ``reloads`` times, swap an integration halfway, and summarise."""
+    """Serve, reload ``reloads`` times, swap an integration halfway, and summarise.
+
+    ``progress`` follows the reloads, ``verdict_progress`` the leakcheck cycles.
+    """
     if isinstance(reloads, bool) or not isinstance(reloads, int) or reloads < 20:
         raise ValueError(f"reloads must be an int >= 20 (memory is measured from reload 10), got {reloads!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -226,7 +233,7 @@ def run_gateway(
     finally:
         lifecycle_log.removeHandler(warnings)
         lifecycle_log.propagate = propagate
-    report = _verdict(base, leaky)
+    report = _verdict(base, leaky, verdict_progress)
     measured = max(1, reloads - 10)
     return Summary(
         mode="leaky" if leaky else "clean",
