@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,3 +28,46 @@ def test_benchmarks_run_and_write_json_and_a_plot(tmp_path: Path) -> None:
     assert all({"measure", "value", "limit", "met"} <= set(goal) for goal in data["goals"])
     assert "goals:" in result.stdout and "dispatch, nanoseconds per callback" in result.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def synthetic_results(dispatch_ratio: float) -> dict[str, object]:
+    """Figures shaped like a real run's, with every goal met except as asked."""
+    timings = {"bare loop": 1.0, "lifecycle dispatch": dispatch_ratio, "lifecycle dispatcher": 1.1,
+               "psygnal": 5.0, "blinker": 9.0}  # fmt: skip
+    teardown = {f"lifecycle {way}, {n} others": 1.0 for way in ("remove_owner", "drop") for n in (100, 10000)}
+    teardown.update({"psygnal drop, 100 others": 2.0, "blinker drop, 100 others": 2.0})
+    add = {f"{kind}, {n} entries": 1.0 for kind in ("add duplicate", "add new + remove") for n in (100, 10000)}
+    return {
+        "dispatch": {10: dict(timings), 30: dict(timings)},
+        "teardown": teardown,
+        "add": add,
+        "leakcheck": {"empty heap": 1.0, "1,000,000 other objects": 1.1},
+        "memory": {"remove_owner": 0.0, "drop": 0.0},
+    }
+
+
+def test_goals_are_judged_from_ratios() -> None:
+    from benchmarks.report import goals
+
+    assert all(goal.met for goal in goals(synthetic_results(dispatch_ratio=1.1)))
+    missed = [goal for goal in goals(synthetic_results(dispatch_ratio=1.5)) if not goal.met]
+    assert [goal.measure for goal in missed] == [
+        "dispatch() per callback / bare loop, 10 receivers",
+        "dispatch() per callback / bare loop, 30 receivers",
+    ]
+    assert missed[0].row().lstrip().startswith("MISSED")
+
+
+def test_check_exits_1_only_when_a_goal_is_missed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import benchmarks.__main__ as command
+
+    for ratio, expected in ((1.1, 0), (1.5, 1)):
+        results = synthetic_results(ratio)
+        results.update({"python": "3.x", "psygnal": "x", "blinker": "x", "memory_cycles": 10,
+                        "dispatch_bookkeeping": {"bare loop": 1.0, "lifecycle dispatch": 1.2}})  # fmt: skip
+        monkeypatch.setattr(command, "run", lambda quick, results=results: results)
+        assert command.main(["--check"]) == expected
+        assert command.main([]) == 0  # without --check, a miss is reported, not a failure
+    assert "MISSED" in capsys.readouterr().out
