@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,14 @@ def wire(receivers: list[Receiver]) -> dict[str, Fire]:
         for method in methods:
             method(payload)
 
+    pairs = [(type(receiver).on_event, weakref.ref(receiver)) for receiver in receivers]
+
+    def weakref_floor(payload: Any) -> None:
+        # The least any loop over weakly held receivers can do: dereference and call.
+        # No dead check, no isolation, no counting: a floor, not a usable dispatcher.
+        for function, ref in pairs:
+            function(ref(), payload)
+
     registry = CallbackRegistry(max_callbacks=max(30, len(receivers)), name="bench")
     for receiver in receivers:
         registry.add(Hook.SUCCESS, receiver.on_event)
@@ -66,6 +75,7 @@ def wire(receivers: list[Receiver]) -> dict[str, Fire]:
     success = Hook.SUCCESS  # bound once, as a hot path would: member access costs ~0.1 us on 3.11
     return {
         "bare loop": lambda: bare_loop(PAYLOAD),  # called like the others: one call, one payload
+        "weakref floor": lambda: weakref_floor(PAYLOAD),
         "lifecycle dispatch": lambda: registry.dispatch(success, PAYLOAD),
         "lifecycle dispatcher": lambda: fire(PAYLOAD),
         "psygnal": lambda: emitter.event.emit(PAYLOAD),

@@ -23,7 +23,7 @@ def test_benchmarks_run_and_write_json_and_a_plot(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert set(data["dispatch"]) == {"1", "3", "10", "30", "100"}
-    contenders = {"bare loop", "lifecycle dispatch", "lifecycle dispatcher", "psygnal", "blinker"}
+    contenders = {"bare loop", "weakref floor", "lifecycle dispatch", "lifecycle dispatcher", "psygnal", "blinker"}
     assert set(data["dispatch"]["10"]) == contenders
     assert all({"measure", "value", "limit", "met"} <= set(goal) for goal in data["goals"])
     assert "goals:" in result.stdout and "dispatch, nanoseconds per callback" in result.stdout
