@@ -67,7 +67,8 @@ def test_the_pytest_fixture(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import inspect
-            import leakcheck
+
+            from leakcheck import assert_no_leaks
 
             HELD = []
 
@@ -88,7 +89,7 @@ def test_the_pytest_fixture(tmp_path: Path) -> None:
 
             def test_signature(leakcheck):
                 assert inspect.signature(leakcheck) == inspect.signature(leakcheck.__wrapped__)
-                assert leakcheck.__wrapped__ is leakcheck.__globals__.get("assert_no_leaks", leakcheck.__wrapped__)
+                assert leakcheck.__wrapped__ is assert_no_leaks
             """
         )
     )
@@ -104,3 +105,10 @@ def test_the_pytest_fixture(tmp_path: Path) -> None:
 def test_the_plugin_is_registered_through_its_entry_point() -> None:
     result = run("-m", "pytest", "--help")
     assert "--leakcheck-scale" in result.stdout and "--leakcheck-graphs" in result.stdout
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "leakcheck"
+    assert script.exists(), "pip install -e . should install the leakcheck command"
+    result = subprocess.run([str(script), "nope.module:x"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "cannot import 'nope.module'" in result.stderr
