@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from lifecycle.errors import UnknownIntegrationError
@@ -23,8 +22,9 @@ class Catalog:
     """
 
     def __init__(self) -> None:
+        # No lock: a dict assignment or lookup is atomic, and a lock here would be
+        # one more thing a forked child could inherit held.
         self._factories: dict[str, LoggerFactory] = {}
-        self._lock = threading.Lock()
 
     def register(self, name: str, factory: LoggerFactory) -> None:
         """Make ``name`` resolve to ``factory()``."""
@@ -35,8 +35,7 @@ class Catalog:
                 f"the factory for {name!r} must be callable (a CustomLogger subclass or "
                 f"a function returning one), got {type(factory).__name__}"
             )
-        with self._lock:
-            self._factories[name] = factory
+        self._factories[name] = factory
 
     def factory(self, name: str) -> LoggerFactory | None:
         """The factory registered under ``name``, or ``None``."""
@@ -72,7 +71,10 @@ class ResolvedIntegrations:
     """One registry's integration instances: each name resolved once, then reused.
 
     A name the catalog does not know is logged once as an error and skipped;
-    registering it later makes the next dispatch find it.
+    registering it later makes the next dispatch find it. There is no lock:
+    the factory (user code) runs outside any lock, and if two threads resolve
+    the same name at once, both call it and the first instance stored is the
+    one every dispatch uses from then on (``dict.setdefault`` is atomic).
     """
 
     def __init__(self, source: Catalog, registry_name: str) -> None:
@@ -80,7 +82,6 @@ class ResolvedIntegrations:
         self._registry_name = registry_name
         self._instances: dict[str, CustomLogger] = {}
         self._reported: set[str] = set()
-        self._lock = threading.RLock()
 
     def peek(self, name: str) -> CustomLogger | None:
         """The instance already resolved for ``name``, without creating one."""
@@ -93,15 +94,11 @@ class ResolvedIntegrations:
         instance = self._instances.get(name)
         if instance is not None:
             return instance
-        with self._lock:
-            instance = self._instances.get(name)
-            if instance is None:
-                try:
-                    instance = self._catalog.resolve(name)
-                except UnknownIntegrationError as error:
-                    if name not in self._reported:
-                        self._reported.add(name)
-                        _log.error("registry %r skips %s", self._registry_name, error)
-                    return None
-                self._instances[name] = instance
-            return instance
+        try:
+            instance = self._catalog.resolve(name)
+        except UnknownIntegrationError as error:
+            if name not in self._reported:
+                self._reported.add(name)
+                _log.error("registry %r skips %s", self._registry_name, error)
+            return None
+        return self._instances.setdefault(name, instance)

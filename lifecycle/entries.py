@@ -1,31 +1,53 @@
-"""What the registry stores: validated callbacks, entries, and owner anchors.
+"""What the registry stores: one class per kind of callback, and owner anchors.
 
 A registration is checked completely (``classify``) before the registry
-changes, so that an error leaves nothing half-registered. Every object the
-registry must not keep alive (an owner, a weakly held callable) gets one
-*anchor* per registry: a weak reference whose callback tells the registry that
-all the entries hanging from it are gone. One anchor serves every entry of
-that object in every hook, so an owner with six callbacks costs one weak
-reference and one finalizer, not six.
+changes, so that an error leaves nothing half-registered. Every object whose
+death must remove entries (an owner, a weakly held callable, the function of
+a weakly held bound method) gets one *anchor* per registry: a weak reference
+whose callback tells the registry that the entries hanging from it are gone.
+One anchor serves every entry of that object in every hook, so an owner with
+six callbacks costs one weak reference and one finalizer, not six::
+
+    registry._owners[id(router)] ──> Anchor(ref=weakref(router)) ──entries──┐
+    registry._functions[id(f)]   ──> Anchor(ref=weakref(f))      ──entries──┤
+                                                                             v
+    registry._entries[Hook.SUCCESS][serial] ──────────────────────> MethodEntry
+                                                  .method = StoredMethod(router.on)  (a WeakMethod)
+
+Each kind of callback is a class (``NameEntry``, ``LoggerEntry``,
+``WeakLoggerEntry``, ``MethodEntry``, ``CallableEntry``,
+``WeakCallableEntry``) that knows its anchors, the dispatch plan item that
+fires it, how it names itself and what ``callbacks()`` returns for it, as
+psygnal's ``WeakCallback`` family does: a new kind touches one class.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
+import sys
 import types
+import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from lifecycle.hooks import Hook
-from lifecycle.integrations import CustomLogger, callback_key
+from lifecycle.integrations import LOGGER_METHODS, CustomLogger, registry_key
+from lifecycle.naming import describe, describe_method, type_name
 
-NAME: Final = "name"
-LOGGER: Final = "logger"
-METHOD: Final = "method"
-CALLABLE: Final = "callable"
+log = logging.getLogger("lifecycle")
 
 Callback = str | CustomLogger | Callable[..., Any]
 Getter = Callable[[], Any]
+#: What a dispatch plan runs for one callback: ``fn(ref(), *args)`` while ``ref()`` is not None.
+Item = tuple[Callable[..., Any], Getter]
+Resolver = Callable[[str], CustomLogger | None]
+
+#: The anchor tables of a registry, by the name anchors carry.
+OWNERS: Final = "owners"
+TARGETS: Final = "targets"
+FUNCTIONS: Final = "functions"
 
 
 def constant(value: object) -> Getter:
@@ -33,91 +55,35 @@ def constant(value: object) -> Getter:
     return itertools.repeat(value).__next__
 
 
+def _call(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return target(*args, **kwargs)
+
+
+with contextlib.suppress(ImportError):  # 3.11+: operator.call is C, no frame between loop and callback
+    from operator import call as _call  # type: ignore[attr-defined,no-redef,unused-ignore]
+
+#: ``CALL(target, *args)`` calls ``target(*args)``: the ``fn`` of items whose ``ref`` returns the callable.
+CALL: Final[Callable[..., Any]] = _call
+
+
+def strong_item(callback: Callable[..., Any]) -> Item:
+    """The plan item of a strongly held callable: no Python frame between the loop and the call."""
+    if type(callback) is types.MethodType:
+        return callback.__func__, constant(callback.__self__)
+    return CALL, constant(callback)
+
+
 def weakly_referable(obj: object) -> bool:
     return type(obj).__weakrefoffset__ != 0
 
 
 def not_weakly_referable(obj: object, role: str) -> TypeError:
-    name = type(obj).__qualname__
+    name = type_name(obj)
     return TypeError(
         f"{role} of type {name} cannot be weakly referenced, so the registry could not "
         f"notice its death: add '__weakref__' to {name}.__slots__, or pass weak=False "
         f"and remove it yourself with remove_owner()/remove()"
     )
-
-
-def describe(callback: object) -> str:
-    """A short human name for a callback, for log messages."""
-    if isinstance(callback, str):
-        return f"integration {callback!r}"
-    if isinstance(callback, types.MethodType):
-        owner = callback.__self__
-        owner_name = owner.__qualname__ if isinstance(owner, type) else type(owner).__qualname__
-        return f"{owner_name}.{getattr(callback.__func__, '__name__', '?')} of {owner_name} at {id(owner):#x}"
-    qualname = getattr(callback, "__qualname__", None)
-    if isinstance(qualname, str):
-        return f"{getattr(callback, '__module__', None) or '?'}.{qualname}"
-    return f"{type(callback).__qualname__} at {id(callback):#x}"
-
-
-#: A registration that passed every check: ``(kind, key, callback, owner, weak, identity)``.
-#: ``key`` decides duplicates; ``identity`` is the object whose ``id()`` the key
-#: contains (the owner of a bound method, an identity-keyed callable). A plain
-#: tuple, because ``add`` builds one per call and a class instance costs twice as much.
-Spec = tuple[str, Hashable, Callback, object, bool, object]
-
-
-def dedup_key(callback: object) -> tuple[str, Hashable, object]:
-    """``(kind, key, identity)`` of a callback; ``TypeError`` for anything else."""
-    if isinstance(callback, str):
-        if not callback:
-            raise ValueError("an integration name must be a non-empty string, got ''")
-        return NAME, (NAME, callback), None
-    if isinstance(callback, CustomLogger):
-        return LOGGER, (LOGGER, callback_key(callback)), None
-    if isinstance(callback, types.MethodType):
-        owner = callback.__self__
-        return METHOD, (METHOD, id(owner), id(callback.__func__)), owner
-    if callable(callback):
-        return CALLABLE, (CALLABLE, id(callback)), callback
-    raise TypeError(
-        f"cannot register a {type(callback).__name__}: expected an integration name (str), "
-        f"a lifecycle.CustomLogger, a bound method or another callable"
-    )
-
-
-def classify(callback: object, owner: object = None, weak: bool | None = None) -> Spec:
-    """Validate a registration completely, without touching any registry."""
-    if owner is None and weak is None and type(callback) is types.MethodType:  # the common case, fast
-        method_owner = callback.__self__
-        if type(method_owner).__weakrefoffset__:
-            return METHOD, (METHOD, id(method_owner), id(callback.__func__)), callback, method_owner, True, method_owner
-    if weak not in (None, True, False):
-        raise TypeError(f"weak must be None, True or False, got {weak!r}")
-    kind, key, identity = dedup_key(callback)
-    if kind == METHOD:
-        method_owner = identity
-        if owner is not None and owner is not method_owner:
-            raise ValueError(
-                f"owner= must be the bound method's own __self__ ({describe(callback)}); "
-                f"got a different {type(owner).__qualname__}. Leave owner= out for bound methods"
-            )
-        owner = method_owner
-        held_weakly = weak is not False
-        if held_weakly and not weakly_referable(owner):
-            raise not_weakly_referable(owner, "the owner of bound method " + describe(callback))
-    else:
-        if kind == NAME and weak:
-            raise ValueError(
-                f"weak=True does not apply to integration names ({callback!r}): a name "
-                f"holds nothing; leave weak= out"
-            )
-        held_weakly = bool(weak)
-        if held_weakly and not weakly_referable(callback):
-            raise not_weakly_referable(callback, "callback " + describe(callback))
-        if owner is not None and not weakly_referable(owner):
-            raise not_weakly_referable(owner, "owner")
-    return kind, key, callback, owner, held_weakly, identity  # type: ignore[return-value]
 
 
 class Anchor:
@@ -142,31 +108,69 @@ class Anchor:
         self.entries: dict[int, Entry] = {}
 
 
-class Entry:
-    """One callback registered on one hook."""
+class StoredMethod(weakref.WeakMethod):  # type: ignore[type-arg]
+    """A ``weakref.WeakMethod`` whose function reference is the registry's function anchor.
 
-    __slots__ = ("func", "hook", "key", "kind", "owner_anchor", "serial", "strong", "target_anchor")
+    ``WeakMethod.__new__`` makes two weak references and a closure per
+    method; the registry already holds one weak reference per function (its
+    anchor, shared by every entry of that function) and watches deaths
+    through anchors, so this subclass reuses that reference and makes one.
+    It is a ``WeakMethod`` in every other way: calling it returns a new bound
+    method, or ``None`` once the owner or the function died.
+    """
+
+    __slots__ = ()
+    _func_ref: Getter  # WeakMethod's own slots, which typeshed does not declare
+    _meth_type: type
+    _alive: bool
+
+    def __new__(cls, method: types.MethodType, func_ref: Getter) -> StoredMethod:
+        self = weakref.ref.__new__(cls, method.__self__)
+        self._func_ref = func_ref
+        self._meth_type = types.MethodType
+        self._alive = True
+        return self
+
+
+class Entry:
+    """One callback registered on one hook; subclasses are the kinds of callback.
+
+    Every kind is built the same way, ``cls(serial, hook, key, owner_anchor,
+    callback, held_anchor)``: ``held_anchor`` is the anchor of the object named
+    by ``anchored(callback)`` in table ``held_in`` (``None`` for kinds that
+    anchor nothing of their own).
+    """
+
+    __slots__ = ("anchors", "hook", "key", "owner_anchor", "serial")
+
+    #: The anchor table of the object ``anchored(callback)`` returns; ``None``: nothing to anchor.
+    held_in: ClassVar[str | None] = None
 
     def __init__(
         self,
         serial: int,
         hook: Hook,
-        spec: Spec,
+        key: Hashable,
         owner_anchor: Anchor | None,
-        target_anchor: Anchor | None,
+        callback: Any,
+        held_anchor: Anchor | None,
     ) -> None:
         self.serial = serial
         self.hook = hook
-        kind, self.key, callback, _, weak, _ = spec
-        self.kind = kind
+        self.key = key
         self.owner_anchor = owner_anchor
-        self.target_anchor = target_anchor
-        if weak and kind == METHOD:  # the function strongly, the owner through its anchor
-            self.strong: object = None
-            self.func: Any = callback.__func__  # type: ignore[union-attr]
-        else:
-            self.strong = None if weak else callback
-            self.func = None
+        anchors = (owner_anchor, held_anchor)
+        self.anchors: tuple[Anchor, ...] = tuple(anchor for anchor in anchors if anchor is not None)
+        self.hold(callback, held_anchor)
+
+    @staticmethod
+    def anchored(callback: Any) -> object:
+        """The object whose death removes this entry besides its owner (kinds with ``held_in``)."""
+        return callback
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        """Keep what this kind keeps of the callback."""
+        raise NotImplementedError
 
     def owner(self) -> object:
         """The live owner, or ``None`` (no owner, or a dead one)."""
@@ -174,27 +178,329 @@ class Entry:
         return None if anchor is None else anchor.ref()
 
     def target(self) -> object:
-        """The stored object itself (a function for weak methods), or ``None`` if it died."""
-        if self.strong is not None:
-            return self.strong
-        if self.func is not None:
-            return self.func
-        assert self.target_anchor is not None
-        return self.target_anchor.ref()
+        """The stored callable or object itself, or ``None`` once it died."""
+        raise NotImplementedError
 
     def callback(self) -> object:
         """The live callback as registered (a bound method comes back bound), or ``None``."""
-        owner = self.owner()  # read once: another thread may drop the owner at any moment
-        if self.owner_anchor is not None and owner is None:
+        if self.owner_anchor is not None and self.owner_anchor.ref() is None:
             return None
-        if self.func is not None:
-            return types.MethodType(self.func, owner)
         return self.target()
 
     def identity(self) -> object:
-        """The object whose id is in the key: the owner of a method, or the callable."""
-        if self.kind == METHOD:
-            return self.owner()
-        if self.kind == CALLABLE:
-            return self.target()
+        """The object whose ``id()`` the key holds (``None`` for keys without one)."""
         return None
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        """What a dispatch of ``hook`` runs for this entry (``None``: nothing). May run user code."""
+        raise NotImplementedError
+
+    def gated(self, item: Item) -> Item:
+        """``item``, firing only while the owner lives (for kinds whose item does not check it)."""
+        if self.owner_anchor is None:
+            return item
+        fn, ref = item
+        return fn, _Gated(ref, self.owner_anchor.ref)
+
+    def name(self) -> str:
+        """How log messages name this callback; never raises."""
+        return describe(self.target())
+
+
+class NameEntry(Entry):
+    """An integration name, resolved through the registry's catalog at dispatch time."""
+
+    __slots__ = ("integration",)
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        self.integration: str = callback
+
+    def target(self) -> object:
+        return self.integration
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        method = LOGGER_METHODS.get(hook)
+        if method is None:
+            return None  # an integration has no event for a direct CALLBACKS dispatch
+        return self.gated((CALL, constant(NamedIntegration(resolve, self.integration, method))))
+
+
+class LoggerEntry(Entry):
+    """A ``CustomLogger`` held strongly: one of its event methods per hook."""
+
+    __slots__ = ("logger",)
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        self.logger: CustomLogger = callback
+
+    def target(self) -> object:
+        return self.logger
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        method = LOGGER_METHODS.get(hook)
+        if method is None:
+            return None
+        return self.gated(strong_item(getattr(self.logger, method)))
+
+
+class WeakLoggerEntry(Entry):
+    """A ``CustomLogger`` held weakly (``weak=True``): it leaves when it dies."""
+
+    __slots__ = ("target_anchor",)
+    held_in = TARGETS
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        assert held_anchor is not None
+        self.target_anchor: Anchor = held_anchor
+
+    def target(self) -> object:
+        return self.target_anchor.ref()
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        method = LOGGER_METHODS.get(hook)
+        if method is None:
+            return None
+        return self.gated((CALL, _BoundLater(self.target_anchor.ref, method)))
+
+
+class MethodEntry(Entry):
+    """A bound method held weakly, as a ``weakref.WeakMethod``: it leaves when its owner or function dies.
+
+    Its owner anchor is the method's ``__self__``; a second anchor watches
+    the function. The dispatch plan item is ``(function, owner's weakref)``,
+    so no bound method is built per call; a plan holds the function while
+    it is current, so a function that dies is noticed at the hook's next change.
+    """
+
+    __slots__ = ("method",)
+    held_in = FUNCTIONS
+
+    @staticmethod
+    def anchored(callback: Any) -> object:
+        return callback.__func__
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        assert held_anchor is not None
+        self.method = StoredMethod(callback, held_anchor.ref)
+
+    def target(self) -> object:
+        return self.method()
+
+    def callback(self) -> object:
+        return self.method()
+
+    def identity(self) -> object:
+        return self.owner()
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        func = self.method._func_ref()
+        assert self.owner_anchor is not None
+        return None if func is None else (func, self.owner_anchor.ref)
+
+    def name(self) -> str:
+        owner, func = self.owner(), self.method._func_ref()
+        return describe_method(func, owner) if owner is not None else "a method of a dead owner"
+
+
+class CallableEntry(Entry):
+    """Any other callable held strongly (plain functions, partials, ``weak=False`` bound methods)."""
+
+    __slots__ = ("function",)
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        self.function: Callable[..., Any] = callback
+
+    def target(self) -> object:
+        return self.function
+
+    def identity(self) -> object:
+        return self.owner() if type(self.function) is types.MethodType else self.function
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        if type(self.function) is types.MethodType and self.owner_anchor is not None:
+            return strong_item(self.function)  # its owner is its own __self__, alive while it is
+        return self.gated(strong_item(self.function))
+
+
+class WeakCallableEntry(Entry):
+    """A callable held weakly (``weak=True``): it leaves when it dies."""
+
+    __slots__ = ("target_anchor",)
+    held_in = TARGETS
+
+    def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
+        assert held_anchor is not None
+        self.target_anchor: Anchor = held_anchor
+
+    def target(self) -> object:
+        return self.target_anchor.ref()
+
+    def identity(self) -> object:
+        return self.target_anchor.ref()
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        return self.gated((CALL, self.target_anchor.ref))
+
+
+class _Gated:
+    """Returns what ``ref`` returns only while the owner is alive."""
+
+    __slots__ = ("owner_ref", "ref")
+
+    def __init__(self, ref: Getter, owner_ref: Getter) -> None:
+        self.ref = ref
+        self.owner_ref = owner_ref
+
+    def __call__(self) -> Any:
+        return None if self.owner_ref() is None else self.ref()
+
+
+class _BoundLater:
+    """Returns ``getattr(obj, name)`` while the weakly held ``obj`` is alive."""
+
+    __slots__ = ("attribute", "obj_ref")
+
+    def __init__(self, obj_ref: Getter, attribute: str) -> None:
+        self.obj_ref = obj_ref
+        self.attribute = attribute
+
+    def __call__(self) -> Any:
+        obj = self.obj_ref()
+        return None if obj is None else getattr(obj, self.attribute)
+
+
+class Unresolved(Exception):
+    """Raised by a name entry whose integration is unknown: skipped, not counted."""
+
+
+class NamedIntegration:
+    """Calls one event method of the integration a name resolves to."""
+
+    __slots__ = ("method", "name", "resolve")
+
+    def __init__(self, resolve: Resolver, name: str, method: str) -> None:
+        self.resolve = resolve
+        self.name = name
+        self.method = method
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        logger = self.resolve(self.name)
+        if logger is None:
+            raise Unresolved(self.name)
+        return getattr(logger, self.method)(*args, **kwargs)
+
+
+# -- classification ----------------------------------------------------------------------
+
+#: A registration that passed every check: ``(entry class, key, callback, owner)``.
+#: ``key`` decides duplicates and holds only exact built-in types (comparing
+#: keys runs no user code); ``owner`` is the object whose death removes the entry.
+#: A plain tuple, because ``add`` builds one per call.
+Spec = tuple[type[Entry], Hashable, Any, object]
+
+METHOD: Final = "method"
+CALLABLE: Final = "callable"
+LOGGER: Final = "logger"
+NAME: Final = "name"
+
+
+def _lonely_function_refcount() -> int:
+    """``sys.getrefcount`` of a method's function that nothing but the method refers to."""
+    method = types.MethodType(lambda self: None, Anchor)
+    return _function_refcount(method)
+
+
+def _function_refcount(method: types.MethodType) -> int:
+    func = method.__func__
+    return sys.getrefcount(func)
+
+
+_LONELY: Final = _lonely_function_refcount() if hasattr(sys, "getrefcount") else -1
+
+
+def warn_if_function_dies_at_once(method: types.MethodType) -> None:
+    """One WARNING when a weakly held method's function would die with the bound method itself."""
+    if _function_refcount(method) <= _LONELY:
+        log.warning(
+            "%s: its function is referenced by nothing but this bound method, so the "
+            "registry's weak reference dies at once and the callback is removed; keep a "
+            "reference to the function (define it on the class) or register it with weak=False",
+            describe(method),
+        )
+
+
+def dedup_key(callback: object, verb: str = "register") -> tuple[str, Hashable]:
+    """``(kind, key)`` of a callback; ``TypeError`` for anything that is not one."""
+    kind = type(callback)
+    if issubclass(kind, str):
+        name = str.__str__(callback)  # an exact str: its hash is no user code
+        if not name:
+            raise ValueError("an integration name must be a non-empty string, got ''")
+        return NAME, (NAME, name)
+    if issubclass(kind, CustomLogger):
+        return LOGGER, (LOGGER, registry_key(callback))
+    if kind is types.MethodType:
+        return METHOD, (METHOD, id(callback.__self__), id(callback.__func__))  # type: ignore[attr-defined]
+    if callable(callback):
+        return CALLABLE, (CALLABLE, id(callback))
+    raise TypeError(
+        f"cannot {verb} a {type_name(callback)}: expected an integration name (str), "
+        f"a lifecycle.CustomLogger, a bound method or another callable"
+    )
+
+
+def classify(callback: object, owner: object = None, weak: bool | None = None) -> Spec:
+    """Validate a registration completely, without touching any registry."""
+    if owner is None and weak is None and type(callback) is types.MethodType:  # the common case, fast
+        method_owner = callback.__self__
+        if type(method_owner).__weakrefoffset__ and weakly_referable(callback.__func__):
+            warn_if_function_dies_at_once(callback)
+            return MethodEntry, (METHOD, id(method_owner), id(callback.__func__)), callback, method_owner
+    if weak is not None and type(weak) is not bool:
+        raise TypeError(f"weak must be None, True or False, got {type_name(weak)}")
+    kind, key = dedup_key(callback)
+    if kind == METHOD:
+        method_owner = callback.__self__  # type: ignore[attr-defined]
+        if owner is not None and owner is not method_owner:
+            raise ValueError(
+                f"owner= must be the bound method's own __self__ ({describe(callback)}); "
+                f"got a different {type_name(owner)}. Leave owner= out for bound methods"
+            )
+        if weak is False:
+            return CallableEntry, key, callback, method_owner
+        if not weakly_referable(method_owner):
+            raise not_weakly_referable(method_owner, "the owner of bound method " + describe(callback))
+        if not weakly_referable(callback.__func__):  # type: ignore[attr-defined]
+            raise TypeError(
+                f"the function of bound method {describe(callback)} cannot be weakly referenced; "
+                f"register it with weak=False and remove it with remove_owner()"
+            )
+        warn_if_function_dies_at_once(callback)  # type: ignore[arg-type]
+        return MethodEntry, key, callback, method_owner
+    if kind == NAME:
+        if weak:
+            raise ValueError(
+                f"weak=True does not apply to integration names ({callback!r}): a name "
+                f"holds nothing; leave weak= out"
+            )
+        entry_class: type[Entry] = NameEntry
+        callback = str.__str__(callback)
+    elif weak:
+        if not weakly_referable(callback):
+            raise not_weakly_referable(callback, "callback " + describe(callback))
+        entry_class = WeakLoggerEntry if kind == LOGGER else WeakCallableEntry
+    else:
+        entry_class = LoggerEntry if kind == LOGGER else CallableEntry
+    if owner is not None and not weakly_referable(owner):
+        raise not_weakly_referable(owner, "owner")
+    return entry_class, key, callback, owner
+
+
+def transient_item(spec: Spec, hook: Hook, resolve: Resolver) -> Item | None:
+    """The plan item of a per-call (``extra=``) callback: held strongly, for one dispatch."""
+    entry_class, key, callback, _ = spec
+    if entry_class is MethodEntry or entry_class is WeakCallableEntry:
+        entry_class = CallableEntry
+    elif entry_class is WeakLoggerEntry:
+        entry_class = LoggerEntry
+    return entry_class(-1, hook, key, None, callback, None).item(hook, resolve)

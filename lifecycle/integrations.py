@@ -105,3 +105,49 @@ def callback_key(logger: object) -> Hashable:
         )
     )
     return (type(logger).__module__, type(logger).__qualname__, attributes)
+
+
+class _NaN:
+    """Stands for every float NaN in a key, so that two NaN settings are equal (NaN != NaN)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "nan"
+
+
+_NAN = _NaN()
+
+
+def _canonical(value: object, logger: object) -> Hashable:
+    """``value`` rebuilt from exact built-in types, so comparing keys runs no user code."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is bytes or value is None:
+        return value
+    if issubclass(kind, enum.Enum):  # before int/str: IntEnum and StrEnum members are enums first
+        return ("enum", kind.__module__, kind.__qualname__, object.__getattribute__(value, "_name_"))
+    if issubclass(kind, float):
+        number = float.__float__(value)  # type: ignore[arg-type]
+        return _NAN if number != number else number
+    if issubclass(kind, int):
+        return int.__int__(value)  # type: ignore[arg-type]
+    if issubclass(kind, str):
+        return str.__str__(value)
+    if issubclass(kind, tuple):
+        items: tuple[object, ...] = value  # type: ignore[assignment]
+        return tuple(_canonical(item, logger) for item in tuple.__iter__(items))
+    raise TypeError(
+        f"the deduplication key of {type(logger).__qualname__} holds a {kind.__qualname__}; "
+        f"__callback_key__() must return str, int, float, bool, bytes, None, Enum members or tuples of them"
+    )
+
+
+def registry_key(logger: object) -> Hashable:
+    """``callback_key(logger)`` made of exact built-in types only.
+
+    The registry compares keys under its lock; built from ``str``, ``int``,
+    ``float``, ``bytes``, ``bool``, ``None`` and tuples, comparing them can
+    run no user code (a subclass's ``__eq__``, an enum's ``__hash__``), and
+    NaN settings compare equal.
+    """
+    return _canonical(callback_key(logger), logger)

@@ -1,41 +1,41 @@
 """Dispatch plans: what a hook calls, frozen into a tuple, and the loops that run it.
 
-A plan is a tuple of ``(fn, ref)`` items, rebuilt (lazily, under the
-registry's lock) after the hook's entries change, and read without a lock;
-its ``entries`` attribute keeps the entries it was built from, for the rare
-paths (deduplicating ``extra=``) that need them.
-Running an item is always ``target = ref()`` then ``fn(target, *args)``, so
-one loop serves every kind of callback:
+A plan is a tuple of ``(fn, ref)`` items, built from a hook's entries after
+they change (outside the registry's lock: building one looks up logger
+methods, which is user code) and read without a lock. Running an item is
+always ``target = ref()`` then ``fn(target, *args)``, so one loop serves
+every kind of callback:
 
 - a weak bound method: ``ref`` is the owner's weak reference, ``fn`` the
   plain function, so no bound method is built per call;
+- a strong bound method: ``ref`` returns its ``__self__``, ``fn`` its function;
 - everything else: ``ref`` returns the callable (or ``None`` once it, or its
-  owner, died) and ``fn`` calls it.
+  owner, died) and ``fn`` is ``operator.call``.
 
 The synchronous loops are generated from one template for zero to four
 positional arguments, because ``fn(target, a, b)`` is about twice as fast as
-``fn(target, *args, **kwargs)`` on CPython. ``ref`` is a plain
-``weakref.ref`` (a subclass would be slower to call), and the error paths
-name the callback from ``(fn, target)`` rather than carrying an entry in
-every item.
+``fn(target, *args, **kwargs)`` on CPython; their source is registered with
+``linecache`` under a real file name, so a traceback through them shows the
+lines. Isolation is total: whatever a callback is, raises or returns, the
+loop goes on to the next one; only ``BaseException`` (``KeyboardInterrupt``,
+``SystemExit``) stops it, as it should.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import linecache
 import logging
-import types
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from lifecycle.entries import CALLABLE, LOGGER, METHOD, NAME, Entry, Getter, constant, describe
+from lifecycle.entries import CALL, Entry, Item, NamedIntegration, Resolver, Unresolved
 from lifecycle.hooks import Hook
-from lifecycle.integrations import LOGGER_METHODS, CustomLogger
+from lifecycle.naming import describe, describe_method
 
 log = logging.getLogger("lifecycle")
-
-Item = tuple[Callable[..., Any], Getter]
 
 
 class Plan(tuple):  # type: ignore[type-arg]
@@ -44,96 +44,16 @@ class Plan(tuple):  # type: ignore[type-arg]
     entries: tuple[Entry, ...] = ()
 
 
-Resolver = Callable[[str], CustomLogger | None]
-
-
-class Unresolved(Exception):
-    """Raised by a name entry whose integration is unknown: skipped, not counted."""
-
-
-def call_target(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return target(*args, **kwargs)
-
-
-class _Gated:
-    """Returns the callable only while its owner is alive."""
-
-    __slots__ = ("getter", "owner_ref")
-
-    def __init__(self, getter: Getter, owner_ref: Getter) -> None:
-        self.getter = getter
-        self.owner_ref = owner_ref
-
-    def __call__(self) -> Any:
-        return None if self.owner_ref() is None else self.getter()
-
-
-class _BoundLater:
-    """Returns ``getattr(obj, name)`` while the weakly held ``obj`` is alive."""
-
-    __slots__ = ("attribute", "obj_ref")
-
-    def __init__(self, obj_ref: Getter, attribute: str) -> None:
-        self.obj_ref = obj_ref
-        self.attribute = attribute
-
-    def __call__(self) -> Any:
-        obj = self.obj_ref()
-        return None if obj is None else getattr(obj, self.attribute)
-
-
-class NamedIntegration:
-    """Calls one event method of the integration a name resolves to."""
-
-    __slots__ = ("method", "name", "resolve")
-
-    def __init__(self, resolve: Resolver, name: str, method: str) -> None:
-        self.resolve = resolve
-        self.name = name
-        self.method = method
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        logger = self.resolve(self.name)
-        if logger is None:
-            raise Unresolved(self.name)
-        return getattr(logger, self.method)(*args, **kwargs)
-
-
-def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
-    """The item that fires ``entry`` when ``hook`` is dispatched (``None``: nothing to call)."""
-    kind = entry.kind
-    if kind == METHOD and entry.func is not None:
-        assert entry.owner_anchor is not None
-        return entry.func, entry.owner_anchor.ref
-    getter: Getter
-    if kind in (NAME, LOGGER):
-        method = LOGGER_METHODS.get(hook)
-        if method is None:
-            return None  # an integration has no event for a direct CALLBACKS dispatch
-        if kind == NAME:
-            getter = constant(NamedIntegration(resolve, str(entry.strong), method))
-        elif entry.strong is not None:
-            getter = constant(getattr(entry.strong, method))
-        else:
-            assert entry.target_anchor is not None
-            getter = _BoundLater(entry.target_anchor.ref, method)
-    else:
-        assert kind in (CALLABLE, METHOD)
-        if entry.strong is not None:
-            getter = constant(entry.strong)
-        else:
-            assert entry.target_anchor is not None
-            getter = entry.target_anchor.ref
-    if entry.owner_anchor is not None and kind != METHOD:
-        getter = _Gated(getter, entry.owner_anchor.ref)
-    return call_target, getter
-
-
 def build_plan(entries: Iterable[Entry], hook: Hook, resolve: Resolver) -> Plan:
+    """The plan of ``entries``; an entry whose item cannot be built is left out and logged."""
     kept = []
     items = []
     for entry in entries:
-        item = plan_item(entry, hook, resolve)
+        try:
+            item = entry.item(hook, resolve)
+        except Exception as error:  # a logger whose event attribute raises: skip it, say so
+            report_failure(CALL, entry.target(), error, "while preparing its dispatch")
+            continue
         if item is not None:
             kept.append(entry)
             items.append(item)
@@ -143,22 +63,29 @@ def build_plan(entries: Iterable[Entry], hook: Hook, resolve: Resolver) -> Plan:
 
 
 def callback_name(fn: Callable[..., Any], target: object) -> str:
-    """Name the callback an item called: ``fn(target, ...)``."""
-    if fn is not call_target:
-        return describe(types.MethodType(fn, target))  # a weak bound method: target is its owner
-    if isinstance(target, NamedIntegration):
-        return f"integration {target.name!r} ({target.method})"
-    return describe(target)
+    """Name the callback an item called, ``fn(target, ...)``; never raises."""
+    try:
+        if fn is not CALL:
+            return describe_method(fn, target)  # a bound method's parts: target is its owner
+        if type(target) is NamedIntegration:
+            return f"integration {target.name!r} ({target.method})"
+        return describe(target)
+    except Exception:
+        return f"a callback at {id(target):#x}"
 
 
-def report_failure(name: str, error: Exception) -> None:
-    """Log a callback's exception; dispatch goes on with the next callback."""
-    log.error("callback %s raised during dispatch", name, exc_info=(type(error), error, error.__traceback__))
+def report_failure(fn: Callable[..., Any], target: object, error: Exception, during: str = "during dispatch") -> None:
+    """Log a callback's exception; never raises an ``Exception`` itself, so dispatch goes on."""
+    exc_info = (type(error), error, error.__traceback__)
+    with contextlib.suppress(Exception):  # a failing handler or formatter is logging's problem, not the caller's
+        log.error("callback %s raised %s", callback_name(fn, target), during, exc_info=exc_info)
 
 
 def discard_awaitable(fn: Callable[..., Any], target: object, result: object) -> None:
     """A sync dispatch got an awaitable: close it (no 'never awaited' noise) and say why."""
-    if inspect.isawaitable(result):
+    try:
+        if not inspect.isawaitable(result):
+            return
         close = getattr(result, "close", None)
         if close is not None:
             close()
@@ -167,6 +94,8 @@ def discard_awaitable(fn: Callable[..., Any], target: object, result: object) ->
             "run: register it on an async hook and use adispatch()",
             callback_name(fn, target),
         )
+    except Exception as error:  # the result's __class__ or close() raised: the callback's fault
+        report_failure(fn, target, error, "through what it returned")
 
 
 _LOOP_TEMPLATE = '''
@@ -183,26 +112,32 @@ def run_{arity}(plan, args{params}):{unpack}
             called -= 1
             continue
         except Exception as error:
-            report_failure(callback_name(fn, target), error)
+            report_failure(fn, target, error)
             continue
         if result is not None:
             discard_awaitable(fn, target, result)
     return called
 '''
 
+#: The file name generated loops carry in tracebacks, registered with ``linecache``.
+LOOPS_FILENAME = "<lifecycle generated dispatch loops>"
+
 
 def _generate_loops() -> tuple[list[Callable[..., int]], Callable[..., int]]:
-    namespace: dict[str, Any] = {
-        "Unresolved": Unresolved,
-        "report_failure": report_failure,
-        "callback_name": callback_name,
-        "discard_awaitable": discard_awaitable,
-    }
+    sources = []
     for arity in range(5):
         names = "".join(f", a{index}" for index in range(arity))
         unpack = f"\n    {names[2:]}, = args" if arity else ""
-        exec(_LOOP_TEMPLATE.format(arity=arity, params="", unpack=unpack, args=names), namespace)
-    exec(_LOOP_TEMPLATE.format(arity="any", params=", kwargs", unpack="", args=", *args, **kwargs"), namespace)
+        sources.append(_LOOP_TEMPLATE.format(arity=arity, params="", unpack=unpack, args=names))
+    sources.append(_LOOP_TEMPLATE.format(arity="any", params=", kwargs", unpack="", args=", *args, **kwargs"))
+    source = "".join(sources)
+    linecache.cache[LOOPS_FILENAME] = (len(source), None, source.splitlines(True), LOOPS_FILENAME)
+    namespace: dict[str, Any] = {
+        "Unresolved": Unresolved,
+        "report_failure": report_failure,
+        "discard_awaitable": discard_awaitable,
+    }
+    exec(compile(source, LOOPS_FILENAME, "exec"), namespace)
     return [namespace[f"run_{arity}"] for arity in range(5)], namespace["run_any"]
 
 
@@ -211,10 +146,33 @@ def _generate_loops() -> tuple[list[Callable[..., int]], Callable[..., int]]:
 FIXED_ARITY, run_any = _generate_loops()
 
 
+async def _settle(fn: Callable[..., Any], target: object, awaitable: Awaitable[Any]) -> None:
+    """Await one callback's result; an ``Exception`` (a future of another loop too) is logged."""
+    try:
+        await awaitable
+    except Exception as error:
+        report_failure(fn, target, error, "while awaited")
+
+
+def _awaitable_or_none(fn: Callable[..., Any], target: object, result: object) -> Awaitable[Any] | None:
+    """``result`` if it can be awaited; a result that cannot even say so is the callback's failure."""
+    try:
+        return result if inspect.isawaitable(result) else None
+    except Exception as error:  # a result whose __class__ raises
+        report_failure(fn, target, error, "through what it returned")
+        return None
+
+
 async def arun(plan: Iterable[Item], args: tuple[Any, ...], kwargs: dict[str, Any], concurrent: bool) -> int:
-    """Run a plan, awaiting what callbacks return: one after another, or together."""
+    """Run a plan, awaiting what callbacks return: one after another, or together.
+
+    Each result is awaited inside ``_settle``, which logs its ``Exception``:
+    so ``gather`` never fails early (a future of another loop included) and
+    leaves no coroutine un-awaited; a ``BaseException`` still propagates,
+    after the others finished.
+    """
     called = 0
-    pending: list[tuple[str, Any]] = []
+    pending: list[Awaitable[None]] = []
     for fn, ref in plan:
         target = ref()
         if target is None:
@@ -224,23 +182,19 @@ async def arun(plan: Iterable[Item], args: tuple[Any, ...], kwargs: dict[str, An
         except Unresolved:
             continue
         except Exception as error:
-            report_failure(callback_name(fn, target), error)
+            report_failure(fn, target, error)
             result = None
         called += 1
-        if not inspect.isawaitable(result):
+        awaitable = None if result is None else _awaitable_or_none(fn, target, result)
+        if awaitable is None:
             continue
         if concurrent:
-            pending.append((callback_name(fn, target), result))
-            continue
-        try:
-            await result
-        except Exception as error:
-            report_failure(callback_name(fn, target), error)
+            pending.append(_settle(fn, target, awaitable))
+        else:
+            await _settle(fn, target, awaitable)
     if pending:
-        outcomes = await asyncio.gather(*(awaitable for _, awaitable in pending), return_exceptions=True)
-        for (name, _), outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                report_failure(name, outcome)
-            elif isinstance(outcome, BaseException):
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
                 raise outcome
     return called

@@ -1,24 +1,51 @@
 """The callback registry: lifecycle hooks that never keep their subscribers alive.
 
-How it stays correct when garbage collection can strike anywhere:
+How it stays correct when anything can happen between two bytecodes:
 
-- Every change happens under one non-reentrant lock.
-- An owner's death is reported by its anchor's weak-reference callback, which
-  may run in any thread, at any allocation, even inside one of this class's
-  own methods. The callback only appends to ``_pending`` and then *tries* to
-  take the lock; if the lock is busy (another thread, or this very thread in
-  the middle of a change) the removal waits in ``_pending`` and the lock's
-  holder applies it before it lets go, as ``WeakSet`` does while iterating.
-  Every method applies pending removals before it reads, so after
-  ``gc.collect()`` no query ever sees a dead owner's entries.
-- Live entries and their anchors refer to each other (an anchor lists its
-  entries, an entry names its anchors); removal breaks that. A registry
-  dropped while it still holds entries is freed by the cycle collector.
+- **One process-wide lock, re-entrant, plus a per-registry "changing" flag.**
+  Every change and every query of a registry's tables runs inside
+  ``with _LOCK:`` and then ``with self._changing:``. Both are C-level
+  context managers, so an exception raised anywhere (``KeyboardInterrupt``,
+  an exception from a signal handler) releases both: no line sits between
+  taking a lock and the block that gives it back.
+- **Re-entry never blocks.** Code that runs on the same thread in the middle
+  of a change (a finalizer the collector runs at an allocation, a ``__del__``
+  when the registry drops a last reference, a signal handler) re-acquires
+  ``_LOCK`` at once (it is an ``RLock``) and finds ``_changing`` held. A
+  change is then queued in ``_queued`` and applied before the interrupted
+  call returns (``add`` answers ``True``, a removal ``0``); a query answers
+  from the tables as they are, which are consistent at every bytecode
+  boundary because each change commits with one dictionary operation on
+  ``_entries``. Another registry's changes are not affected: the flag is per
+  registry, and the lock is shared so that finalizers calling into two
+  registries from two threads cannot take two locks in opposite orders.
+- **Deaths are queued, never applied by the dying object's callback.** An
+  anchor's weak-reference callback (any thread, any allocation) only appends
+  to ``_deaths``; every change and query applies the queue first, so after
+  ``gc.collect()`` no query sees a dead owner's entries. Dispatch skips dead
+  owners as it goes.
+- **No user code under the lock where it can be avoided.** Keys hold only
+  exact built-in types (``id()``s, strings, numbers), so comparing them runs
+  no ``__eq__``; plans are built outside the lock (they look up logger
+  methods); what a change removes (entries, plans, anchors) is kept in
+  ``_graveyard`` and dropped after the lock is released; messages are
+  formatted after it too.
+- **Asynchronous exceptions do not corrupt.** ``_entries`` is the one source
+  of truth; everything else (the duplicate index, anchors, plans) is derived.
+  Each change commits with one operation on ``_entries``; if an exception
+  lands mid-change, ``_repair`` rebuilds the derived tables from it before
+  the exception propagates, and an applied death or queued change is
+  popped only after it took effect (applying one twice changes nothing).
+- **Fork-safe.** ``os.register_at_fork`` takes ``_LOCK`` before a fork and
+  gives it back in both processes, so a child never inherits a registry in
+  the middle of another thread's change, as ``logging`` does for its lock.
+- **Tables shrink.** A dict keeps its size after deletions; after mass death
+  the tables are copied so that a change or a plan costs what is alive.
 - Keys hold ``id()``s (owners are compared by identity, never ``==``, and
   may be unhashable). That is safe because a dying object's callback is
-  queued before its memory can be reused, and every method applies the
-  queue before it looks a key up. Only dispatch reads without the lock, so
-  only the per-call ``extra`` deduplication checks identity as well.
+  queued before its memory can be reused, and every change applies the queue
+  before it looks a key up. Only dispatch reads without the lock, so only
+  the per-call ``extra`` deduplication checks identity as well.
 - Dispatch takes no lock: it reads an immutable per-hook plan, rebuilt lazily
   after a change, and checks each owner's weak reference as it goes, so an
   owner that dies mid-dispatch is skipped and nothing fails.
@@ -30,33 +57,41 @@ import functools
 import inspect
 import itertools
 import logging
+import os
 import sys
 import threading
 import types
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from lifecycle._checks import int_at_least
 from lifecycle.catalog import Catalog, ResolvedIntegrations
 from lifecycle.catalog import catalog as default_catalog
 from lifecycle.entries import (
-    METHOD,
-    NAME,
+    CALLABLE,
+    FUNCTIONS,
+    OWNERS,
+    TARGETS,
     Anchor,
+    CallableEntry,
     Callback,
     Entry,
     Getter,
+    Item,
+    NameEntry,
     Spec,
     classify,
     constant,
     dedup_key,
-    describe,
+    transient_item,
     weakly_referable,
 )
 from lifecycle.errors import CallbackLimitError
 from lifecycle.hooks import RUNS_GENERIC_CALLBACKS, SYNC_HOOKS, Hook, HookLike, as_hook
 from lifecycle.integrations import CustomLogger
-from lifecycle.plans import FIXED_ARITY, Item, Plan, arun, build_plan, plan_item, run_any
+from lifecycle.naming import describe, type_name
+from lifecycle.plans import FIXED_ARITY, Plan, arun, build_plan, run_any
 from lifecycle.scope import OwnerScope
 from lifecycle.selfref import reference_path
 from lifecycle.stats import RegistryStats
@@ -67,6 +102,18 @@ log = logging.getLogger("lifecycle")
 _GENERIC = Hook.CALLBACKS
 
 OnLimit = Literal["warn", "raise"]
+T = TypeVar("T")
+
+#: Guards every registry's tables. Re-entrant: see the module docstring.
+_LOCK = threading.RLock()
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(before=_LOCK.acquire, after_in_parent=_LOCK.release, after_in_child=_LOCK.release)
+
+#: Removals since the last compaction before the tables are copied, at least.
+_COMPACT_AFTER = 1024
+
+_ADDED, _DUPLICATE, _REFUSED, _QUEUED = "added", "duplicate", "refused", "queued"
 
 
 def _death_callback(
@@ -79,19 +126,17 @@ def _death_callback(
     the name of the table it lives in (a name, not the dict, so that no
     reference cycle runs through the registry) and its key there. It holds
     the registry weakly (a dropped registry is not kept alive by the objects
-    it watched) and does nothing while the interpreter shuts down, when the
-    modules it would need may already be gone.
+    it watched), only queues the death (it may run inside any code, on any
+    thread, with any lock held) and does nothing while the interpreter shuts
+    down, when the modules it would need may already be gone.
     """
 
     def on_anchor_death(table: str, key: int, ref: weakref.ReferenceType[Any]) -> None:
         if is_finalizing():
             return
         registry = registry_ref()
-        if registry is None:
-            return
-        registry._pending.append((table, key, ref))
-        if registry._lock.acquire(blocking=False):
-            registry._release()
+        if registry is not None:
+            registry._deaths.append((table, key, ref))
 
     return on_anchor_death
 
@@ -113,223 +158,303 @@ class CallbackRegistry:
         catalog: Catalog | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(max_callbacks, bool) or not isinstance(max_callbacks, int) or max_callbacks < 1:
-            raise ValueError(f"max_callbacks must be a positive int, got {max_callbacks!r}")
+        int_at_least(max_callbacks, "max_callbacks", 1)
         if on_limit not in ("warn", "raise"):
             raise ValueError(f"on_limit must be 'warn' or 'raise', got {on_limit!r}")
         if catalog is not None and not isinstance(catalog, Catalog):
-            raise TypeError(f"catalog must be a lifecycle.Catalog, got {type(catalog).__name__}")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str, got {type(name).__name__}")
+            raise TypeError(f"catalog must be a lifecycle.Catalog, got {type_name(catalog)}")
+        if name is not None and type(name) is not str:
+            raise TypeError(f"name must be a str, got {type_name(name)}")
         self.max_callbacks = max_callbacks
         self.on_limit: OnLimit = on_limit
         self.name = name if name is not None else f"registry-{id(self):x}"
         self.catalog = catalog if catalog is not None else default_catalog
         self._integrations = ResolvedIntegrations(self.catalog, self.name)
-        self._lock = threading.Lock()
-        self._pending: list[tuple[str, int, weakref.ReferenceType[Any]]] = []
-        self._entries: dict[Hook, dict[int, Entry]] = {hook: {} for hook in Hook}
+        self._changing = threading.Lock()  # held while this registry's tables change or are read
+        self._deaths: list[tuple[str, int, weakref.ReferenceType[Any]]] = []
+        self._queued: list[tuple[Callable[..., object], tuple[Any, ...]]] = []  # re-entrant changes
+        self._graveyard: list[object] = []  # what changes removed, dropped after the lock
+        self._messages: list[tuple[int, str]] = []  # (level, text) logged after the lock
+        self._entries: dict[Hook, dict[int, Entry]] = {hook: {} for hook in Hook}  # the source of truth
         self._index: dict[Hook, dict[Hashable, Entry]] = {hook: {} for hook in Hook}
-        self._owners: dict[int, Anchor] = {}
-        self._targets: dict[int, Anchor] = {}
-        self._tables = {"owners": self._owners, "targets": self._targets}
+        self._tables: dict[str, dict[int, Anchor]] = {OWNERS: {}, TARGETS: {}, FUNCTIONS: {}}
         self._plans: dict[Hook, Plan | None] = dict.fromkeys(Hook)
         self._sync_plans: dict[Hook, Plan | None] = dict.fromkeys(SYNC_HOOKS)
+        self._version = 0  # bumped by every change of a plan's inputs
         self._serials = itertools.count()
+        self._duplicates = self._refused = self._removed = self._collected = 0
+        self._churn = 0  # removals since the tables were last compacted
         self._on_anchor_death = _death_callback(weakref.ref(self))
-        self._added = self._duplicates = self._refused = self._removed = self._collected = 0
 
-    # -- locking and pending removals ---------------------------------------------------
+    # -- the lock protocol --------------------------------------------------------------
 
-    def _acquire(self) -> None:
-        self._lock.acquire()
-        if self._pending:
-            self._apply_pending()
+    def _change(
+        self,
+        change: Callable[..., T],
+        args: tuple[Any, ...],
+        queued: T,
+        later: Callable[..., object] | None = None,
+    ) -> T:
+        """``change(*args)`` under the lock.
 
-    def _release(self) -> None:
-        """Apply pending removals, unlock, and never strand one queued meanwhile."""
-        while True:
-            if self._pending:
-                self._apply_pending()
-            self._lock.release()
-            if not self._pending or not self._lock.acquire(blocking=False):
-                return
+        On a same-thread re-entry, ``later`` (default: ``change``) is queued
+        with ``args`` instead, and ``queued`` returned.
+        """
+        with _LOCK:
+            if self._changing.locked():  # this thread is in the middle of a change of ours
+                self._queued.append((later or change, args))
+                return queued
+            with self._changing:
+                try:
+                    self._settle()
+                    result = change(*args)
+                    self._settle()
+                except BaseException:
+                    self._repair()
+                    raise
+        self._after_release()
+        return result
 
-    def _apply_pending(self) -> None:
-        pending = self._pending
-        while pending:
-            table, key, ref = pending.pop()
-            anchor = self._tables[table].get(key)
-            if anchor is not None and anchor.ref is ref:
-                self._drop_anchor_entries(anchor, collected=True)
+    def _query(self, query: Callable[..., T], *args: Any) -> T:
+        """``query(*args)`` on settled tables (on the tables as they are, on a re-entry)."""
+        with _LOCK:
+            if self._changing.locked():
+                return query(*args)
+            with self._changing:
+                try:
+                    self._settle()
+                    result = query(*args)
+                except BaseException:
+                    self._repair()
+                    raise
+        self._after_release()
+        return result
 
-    # -- changes (always under the lock) ------------------------------------------------
+    def _settle(self) -> None:
+        """Apply queued deaths, then queued changes; each popped only once it took effect."""
+        deaths, queued = self._deaths, self._queued
+        while deaths or queued:
+            while deaths:
+                table, key, ref = deaths[-1]
+                anchor = self._tables[table].get(key)
+                if anchor is not None and anchor.ref is ref:
+                    self._drop_anchor(anchor, collected=True)
+                deaths.pop()
+            if queued:
+                change, args = queued[0]
+                try:
+                    change(*args)
+                except Exception:  # a bug of ours must not wedge every later call: say it, go on
+                    log.exception("registry %r: a queued change failed", self.name)
+                del queued[0]
+        if self._churn > _COMPACT_AFTER and self._churn > 4 * sum(map(len, self._entries.values())):
+            self._compact()
 
-    def _anchor(self, name: str, obj: object) -> Anchor:
-        table = self._tables[name]
+    def _after_release(self) -> None:
+        """Drop what the change removed and log what it said, with no lock held."""
+        if self._changing.locked():
+            return  # still inside a change of this registry (a re-entry): the outer call does it
+        if self._graveyard:
+            dead, self._graveyard = self._graveyard, []
+            del dead
+        if self._messages:
+            messages, self._messages = self._messages, []
+            for level, text in messages:
+                log.log(level, text)
+
+    def _repair(self) -> None:
+        """Rebuild everything derived from ``_entries`` after an exception interrupted a change."""
+        live = {serial: entry for entries in self._entries.values() for serial, entry in entries.items()}
+        for hook, entries in self._entries.items():
+            self._index[hook] = {entry.key: entry for entry in entries.values()}
+        for name, table in self._tables.items():
+            for key, anchor in list(table.items()):
+                anchor.entries = {s: e for s, e in anchor.entries.items() if live.get(s) is e}
+                if not anchor.entries or anchor.key != key or anchor.table != name:
+                    del table[key]
+        for serial, entry in live.items():
+            for anchor in entry.anchors:
+                self._tables[anchor.table].setdefault(anchor.key, anchor).entries[serial] = entry
+        for hook in Hook:
+            self._set_plan(hook, None)
+        self._version += 1
+
+    def _compact(self) -> None:
+        """Copy the tables: a dict never shrinks, and walking its holes costs as much as entries."""
+        for hook in Hook:
+            self._entries[hook] = dict(self._entries[hook])
+            self._index[hook] = dict(self._index[hook])
+        for name in list(self._tables):
+            self._tables[name] = dict(self._tables[name])
+        self._churn = 0
+
+    # -- changes (always inside _changing) ------------------------------------------------
+
+    def _anchor(self, table_name: str, obj: object) -> Anchor:
+        table = self._tables[table_name]
         key = id(obj)
         anchor = table.get(key)
         if anchor is not None:
             return anchor
         if weakly_referable(obj):
-            ref: Getter = weakref.ref(obj, functools.partial(self._on_anchor_death, name, key))
+            ref: Getter = weakref.ref(obj, functools.partial(self._on_anchor_death, table_name, key))
         else:
             ref = constant(obj)
-        anchor = table[key] = Anchor(ref, name, key)
+        anchor = table[key] = Anchor(ref, table_name, key)
         return anchor
 
-    def _insert(self, hook: Hook, spec: Spec) -> None:
-        kind, _, callback, owner, weak, _ = spec
-        owner_anchor = None
-        if owner is not None:
-            owner_anchor = self._owners.get(id(owner)) or self._anchor("owners", owner)
-        target_anchor = self._anchor("targets", callback) if weak and kind != METHOD else None
-        entry = Entry(next(self._serials), hook, spec, owner_anchor, target_anchor)
-        self._entries[hook][entry.serial] = entry
-        self._index[hook][entry.key] = entry
-        for anchor in (owner_anchor, target_anchor):
-            if anchor is not None:
-                anchor.entries[entry.serial] = entry
-        self._added += 1
-        if self._plans[hook] is not None or hook is _GENERIC:
-            self._invalidate(hook)
-
-    def _remove_entry(self, entry: Entry, *, collected: bool = False) -> bool:
-        hook = entry.hook
-        if self._entries[hook].pop(entry.serial, None) is None:
-            return False
+    def _add(self, hook: Hook, spec: Spec) -> str:
+        """Insert one registration, or say why not; the insert commits on ``_entries``."""
+        entry_class, key, callback, owner = spec
         index = self._index[hook]
-        if index.get(entry.key) is entry:
-            del index[entry.key]
-        for anchor in (entry.owner_anchor, entry.target_anchor):
-            if anchor is not None:
-                anchor.entries.pop(entry.serial, None)
-                if not anchor.entries:
-                    self._forget(anchor)
+        if key in index:
+            self._duplicates += 1
+            return _DUPLICATE
+        entries = self._entries[hook]
+        if len(entries) >= self.max_callbacks:
+            self._refused += 1
+            return _REFUSED
+        owner_anchor = None if owner is None else self._anchor(OWNERS, owner)
+        held_in = entry_class.held_in
+        held_anchor = None if held_in is None else self._anchor(held_in, entry_class.anchored(callback))
+        serial = next(self._serials)
+        entry = entry_class(serial, hook, key, owner_anchor, callback, held_anchor)
+        for anchor in entry.anchors:
+            anchor.entries[serial] = entry
+        index[key] = entry
+        entries[serial] = entry  # the commit
+        self._invalidate(hook)
+        return _ADDED
+
+    def _add_queued(self, hook: Hook, spec: Spec) -> None:
+        """A re-entrant ``add``, applied later: nobody is left to tell of a refusal but the log."""
+        if self._add(hook, spec) == _REFUSED:
+            self._messages.append((logging.WARNING, self._refusal_message(hook, spec[2])))
+
+    def _remove_entry(self, entry: Entry, *, collected: bool) -> bool:
+        hook = entry.hook
+        if self._entries[hook].pop(entry.serial, None) is None:  # the commit
+            return False
         if collected:
             self._collected += 1
         else:
             self._removed += 1
+        self._churn += 1
+        self._graveyard.append(entry)
+        index = self._index[hook]
+        if index.get(entry.key) is entry:
+            del index[entry.key]
+        for anchor in entry.anchors:
+            anchor.entries.pop(entry.serial, None)
+            if not anchor.entries:
+                self._forget(anchor)
         self._invalidate(hook)
         return True
 
-    def _drop_anchor_entries(self, anchor: Anchor, *, collected: bool) -> int:
-        """Remove every entry of a dying or removed owner: one pass, the anchor forgotten first.
-
-        The teardown path of every owner, so it does not go through
-        ``_remove_entry`` (which would update the doomed anchor entry by entry).
-        """
+    def _drop_anchor(self, anchor: Anchor, *, collected: bool) -> int:
+        """Remove every entry of a dying or removed owner (or function, or weak callable)."""
         self._forget(anchor)
-        entries, anchor.entries = anchor.entries, {}
-        removed = 0
-        for serial, entry in entries.items():
-            hook = entry.hook
-            if self._entries[hook].pop(serial, None) is None:
-                continue
-            removed += 1
-            index = self._index[hook]
-            if index.get(entry.key) is entry:
-                del index[entry.key]
-            other = entry.target_anchor if entry.owner_anchor is anchor else entry.owner_anchor
-            if other is not None:
-                other.entries.pop(serial, None)
-                if not other.entries:
-                    self._forget(other)
-            if self._plans[hook] is not None or hook is _GENERIC:
-                self._invalidate(hook)
-        if collected:
-            self._collected += removed
-        else:
-            self._removed += removed
-        return removed
+        return sum(self._remove_entry(entry, collected=collected) for entry in list(anchor.entries.values()))
 
     def _forget(self, anchor: Anchor) -> None:
         """Drop an anchor, and with it its weak reference: its callback will never run."""
         table = self._tables[anchor.table]
         if table.get(anchor.key) is anchor:
             del table[anchor.key]
+            self._graveyard.append(anchor)
 
     def _set_plan(self, hook: Hook, plan: Plan | None) -> None:
+        old = self._plans[hook]
+        if old is not None:
+            self._graveyard.append(old)
         self._plans[hook] = plan
         if hook in self._sync_plans:
             self._sync_plans[hook] = plan
 
     def _invalidate(self, hook: Hook) -> None:
+        self._version += 1
         if self._plans[hook] is not None:
             self._set_plan(hook, None)
         if hook is _GENERIC:
             for dependent in RUNS_GENERIC_CALLBACKS:
-                self._set_plan(dependent, None)
+                if self._plans[dependent] is not None:
+                    self._set_plan(dependent, None)
+
+    def _plan_inputs(self, hook: Hook) -> tuple[Plan | None, int, tuple[Entry, ...]]:
+        """The stored plan, or the version and entries to build one from."""
+        plan = self._plans[hook]
+        if plan is not None:
+            return plan, self._version, ()
+        entries = tuple(self._entries[hook].values())
+        if hook in RUNS_GENERIC_CALLBACKS:
+            entries += tuple(self._entries[_GENERIC].values())
+        return None, self._version, entries
+
+    def _store_plan(self, hook: Hook, plan: Plan, version: int) -> Plan:
+        """Keep ``plan`` unless the hook changed while it was built (then it serves this call only)."""
+        if self._version == version and self._plans[hook] is None:
+            self._set_plan(hook, plan)
+        return plan
 
     def _rebuild(self, hook: HookLike) -> Plan:
+        """The hook's plan, built outside the lock (building one looks up logger methods)."""
         hook = as_hook(hook)
-        self._acquire()
-        try:
-            plan = self._plans[hook]
-            if plan is None:
-                entries: Iterable[Entry] = self._entries[hook].values()
-                if hook in RUNS_GENERIC_CALLBACKS:
-                    entries = itertools.chain(entries, self._entries[Hook.CALLBACKS].values())
-                plan = build_plan(entries, hook, self._integrations.resolve)
-                self._set_plan(hook, plan)
+        plan, version, entries = self._query(self._plan_inputs, hook)
+        if plan is not None:
             return plan
-        finally:
-            self._release()
+        plan = build_plan(entries, hook, self._integrations.resolve)
+        del entries
+        return self._change(self._store_plan, (hook, plan, version), plan)
 
     # -- registration -------------------------------------------------------------------
 
     def add(self, hook: HookLike, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
-        """Register ``callback`` on ``hook``; ``False`` for a duplicate or a refusal at the limit."""
-        if hook.__class__ is not Hook:
+        """Register ``callback`` on ``hook``; ``False`` for a duplicate or a refusal at the limit.
+
+        Called again from the same thread while this registry is in the middle
+        of a change (a finalizer, a ``__del__``, a signal handler), the
+        registration is queued, applied before the interrupted call returns,
+        and ``add`` returns ``True``: it cannot know yet whether it will be a
+        duplicate or refused (a refusal is then logged, never raised).
+        """
+        if type(hook) is not Hook:
             hook = as_hook(hook)
         spec = classify(callback, owner, weak)
-        kind, key, _, _, held_weakly, _ = spec
+        entry_class, _, _, _ = spec
         self_reference = None
-        if owner is not None and not held_weakly and kind != METHOD:
+        if owner is not None and entry_class is CallableEntry and type(callback) is not types.MethodType:
             self_reference = reference_path(callback, owner)
-        self._lock.acquire()  # _acquire(), inlined on this path
-        try:
-            if self._pending:
-                self._apply_pending()
-            if key in self._index[hook]:
-                self._duplicates += 1
-                outcome = "duplicate"
-            elif len(self._entries[hook]) >= self.max_callbacks:
-                self._refused += 1
-                outcome = "refused"
-            else:
-                self._insert(hook, spec)
-                outcome = "added"
-        finally:
-            self._release()
-        if outcome == "added" and self_reference is None:
+        outcome = self._change(self._add, (hook, spec), _QUEUED, self._add_queued)
+        if outcome == _QUEUED or (outcome == _ADDED and self_reference is None):
             return True
-        if outcome == "duplicate":
+        if outcome == _DUPLICATE:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("registry %r: %s is already on hook %r", self.name, describe(callback), hook.value)
             return False
-        if outcome == "refused":
-            message = (
-                f"registry {self.name!r}: hook {hook.value!r} already holds {self.max_callbacks} "
-                f"callbacks (max_callbacks={self.max_callbacks}); refused {describe(callback)}. "
-                f"Remove the callbacks of discarded objects (remove_owner) or raise max_callbacks"
-            )
+        if outcome == _REFUSED:
+            message = self._refusal_message(hook, callback)
             if self.on_limit == "raise":
                 raise CallbackLimitError(message)
             log.warning(message)
             return False
-        if self_reference is not None:
-            log.warning(
-                "registry %r: %s was registered with owner=%s but holds that owner itself "
-                "(%s); the registry holds the callback strongly, so the owner can never be "
-                "collected. Register a bound method of the owner instead, or let the callback "
-                "refer to the owner through a weakref",
-                self.name,
-                describe(callback),
-                type(owner).__qualname__,
-                self_reference,
-            )
+        log.warning(
+            "registry %r: %s was registered with owner=%s but holds that owner itself "
+            "(%s); the registry holds the callback strongly, so the owner can never be "
+            "collected. Register a bound method of the owner instead, or let the callback "
+            "refer to the owner through a weakref",
+            self.name,
+            describe(callback),
+            type_name(owner),
+            self_reference,
+        )
         return True
+
+    def _refusal_message(self, hook: Hook, callback: object) -> str:
+        return (
+            f"registry {self.name!r}: hook {hook.value!r} already holds {self.max_callbacks} "
+            f"callbacks (max_callbacks={self.max_callbacks}); refused {describe(callback)}. "
+            f"Remove the callbacks of discarded objects (remove_owner) or raise max_callbacks"
+        )
 
     def add_input_callback(self, callback: Callback, *, owner: object = None, weak: bool | None = None) -> bool:
         """``add(Hook.INPUT, ...)``."""
@@ -375,30 +500,33 @@ class CallbackRegistry:
         return tuple(Hook) if hook is None else (as_hook(hook),)
 
     def remove(self, callback: Callback, hook: HookLike | None = None) -> int:
-        """Remove the entries that are duplicates of ``callback``, in ``hook`` or in all."""
-        _, key, _ = dedup_key(callback)
-        hooks = self._hooks(hook)
+        """Remove the entries that are duplicates of ``callback``, in ``hook`` or in all.
+
+        On a same-thread re-entry (see ``add``) the removal is queued and 0 returned.
+        """
+        _, key = dedup_key(callback, "remove")
+        return self._change(self._remove_keys, (self._hooks(hook), key), 0)
+
+    def _remove_keys(self, hooks: Sequence[Hook], key: Hashable) -> int:
         removed = 0
-        self._acquire()
-        try:
-            for each in hooks:
-                entry = self._index[each].get(key)
-                if entry is not None:
-                    removed += self._remove_entry(entry)
-        finally:
-            self._release()
+        for each in hooks:
+            entry = self._index[each].get(key)
+            if entry is not None:
+                removed += self._remove_entry(entry, collected=False)
         return removed
 
     def remove_owner(self, owner: object) -> int:
-        """Remove every entry whose owner *is* ``owner``, and cancel its finalizer."""
-        self._acquire()
-        try:
-            anchor = self._owners.get(id(owner))
-            if anchor is None or anchor.ref() is not owner:
-                return 0
-            return self._drop_anchor_entries(anchor, collected=False)
-        finally:
-            self._release()
+        """Remove every entry whose owner *is* ``owner``, and cancel its finalizer.
+
+        On a same-thread re-entry (see ``add``) the removal is queued and 0 returned.
+        """
+        return self._change(self._remove_owner, (owner,), 0)
+
+    def _remove_owner(self, owner: object) -> int:
+        anchor = self._tables[OWNERS].get(id(owner))
+        if anchor is None or anchor.ref() is not owner:
+            return 0
+        return self._drop_anchor(anchor, collected=False)
 
     def remove_by_type(self, cls: type | tuple[type, ...], hook: HookLike | None = None) -> int:
         """Remove every entry whose callback or owner is an instance of ``cls``.
@@ -406,102 +534,145 @@ class CallbackRegistry:
         An integration name counts as an instance of the class its catalog
         entry resolves to (the instance this registry already made, or the
         catalog factory when that factory is a class), so a name configured as a
-        string is swapped out like the object it stands for.
+        string is swapped out like the object it stands for. Classes are
+        compared on ``type(obj)``, never on ``obj.__class__`` (which can lie or
+        raise); an entry whose class check raises is kept, and the others
+        are still removed. On a same-thread re-entry the removal is queued and 0
+        returned.
         """
-        classes = cls if isinstance(cls, tuple) else (cls,)
+        classes: tuple[type, ...] = cls if type(cls) is tuple else (cls,)  # type: ignore[assignment]
         if not classes or not all(isinstance(each, type) for each in classes):
             raise TypeError(f"remove_by_type takes a class or a tuple of classes, got {cls!r}")
         hooks = self._hooks(hook)
-        self._acquire()
-        try:
-            candidates = [
-                (entry, entry.callback(), entry.owner())
-                for each in hooks
-                for entry in self._entries[each].values()
-            ]
-        finally:
-            self._release()
-        # isinstance() may run a metaclass's __instancecheck__: never under the lock.
-        doomed = [
-            entry
-            for entry, callback, owner in candidates
-            if isinstance(callback, classes)
-            or isinstance(owner, classes)
-            or (entry.kind == NAME and self._name_is_a(str(callback), classes))
-        ]
+        candidates = self._query(self._type_candidates, hooks)
+        # issubclass() may run a metaclass's __subclasscheck__: never under the lock.
+        doomed = [entry for entry, callback, owner in candidates if self._is_a(entry, callback, owner, classes)]
         del candidates
-        self._acquire()
+        return self._change(self._remove_entries, (doomed,), 0)
+
+    def _type_candidates(self, hooks: Sequence[Hook]) -> list[tuple[Entry, object, object]]:
+        return [(entry, entry.callback(), entry.owner()) for each in hooks for entry in self._entries[each].values()]
+
+    def _is_a(self, entry: Entry, callback: object, owner: object, classes: tuple[type, ...]) -> bool:
         try:
-            return sum(self._remove_entry(entry) for entry in doomed)
-        finally:
-            self._release()
+            if issubclass(type(callback), classes) or (owner is not None and issubclass(type(owner), classes)):
+                return True
+            return type(entry) is NameEntry and self._name_is_a(str(callback), classes)
+        except Exception:  # a hostile __subclasscheck__ or factory: not a match, and the others go on
+            return False
 
     def _name_is_a(self, name: str, classes: tuple[type, ...]) -> bool:
         resolved = self._integrations.peek(name)
         if resolved is not None:
-            return isinstance(resolved, classes)
+            return issubclass(type(resolved), classes)
         factory = self._integrations.factory(name)
         return isinstance(factory, type) and issubclass(factory, classes)
 
+    def _remove_entries(self, entries: Iterable[Entry]) -> int:
+        return sum(self._remove_entry(entry, collected=False) for entry in entries)
+
     def clear(self, hook: HookLike | None = None) -> int:
-        """Remove every entry, in ``hook`` or in all; how many were removed."""
-        hooks = self._hooks(hook)
-        removed = 0
-        self._acquire()
-        try:
-            for each in hooks:
-                removed += sum(self._remove_entry(entry) for entry in list(self._entries[each].values()))
-        finally:
-            self._release()
-        return removed
+        """Remove every entry, in ``hook`` or in all; how many were removed (0 when queued)."""
+        return self._change(self._clear, (self._hooks(hook),), 0)
+
+    def _clear(self, hooks: Sequence[Hook]) -> int:
+        return sum(self._remove_entries(list(self._entries[each].values())) for each in hooks)
 
     # -- queries ------------------------------------------------------------------------
 
     def callbacks(self, hook: HookLike) -> tuple[Any, ...]:
         """The live callbacks of ``hook``, in registration order."""
-        hook = as_hook(hook)
-        self._acquire()
-        try:
-            live = [entry.callback() for entry in self._entries[hook].values()]
-        finally:
-            self._release()
+        live = self._query(self._live_callbacks, as_hook(hook))
         return tuple(callback for callback in live if callback is not None)
+
+    def _live_callbacks(self, hook: Hook) -> list[object]:
+        return [entry.callback() for entry in self._entries[hook].values()]
 
     def count(self, hook: HookLike) -> int:
         """Live entries of ``hook``."""
-        hook = as_hook(hook)
-        self._acquire()
-        try:
-            return len(self._entries[hook])
-        finally:
-            self._release()
+        return self._query(self._count, as_hook(hook))
+
+    def _count(self, hook: Hook) -> int:
+        return len(self._entries[hook])
 
     def __len__(self) -> int:
-        self._acquire()
-        try:
-            return sum(map(len, self._entries.values()))
-        finally:
-            self._release()
+        return self._query(self._total)
+
+    def _total(self) -> int:
+        return sum(map(len, self._entries.values()))
 
     def stats(self) -> RegistryStats:
         """Live counts per hook and owners, and the counters since creation."""
-        self._acquire()
-        try:
-            return RegistryStats(
-                per_hook=types.MappingProxyType({hook.value: len(self._entries[hook]) for hook in Hook}),
-                owners=len(self._owners),
-                added=self._added,
-                duplicates=self._duplicates,
-                refused=self._refused,
-                removed=self._removed,
-                collected=self._collected,
-            )
-        finally:
-            self._release()
+        return self._query(self._stats)
+
+    def _stats(self) -> RegistryStats:
+        per_hook = {hook.value: len(self._entries[hook]) for hook in Hook}
+        return RegistryStats(
+            per_hook=types.MappingProxyType(per_hook),
+            owners=len(self._tables[OWNERS]),
+            added=sum(per_hook.values()) + self._removed + self._collected,
+            duplicates=self._duplicates,
+            refused=self._refused,
+            removed=self._removed,
+            collected=self._collected,
+        )
 
     def __repr__(self) -> str:
         stats = self.stats()
         return f"<CallbackRegistry {self.name!r}: {stats.total} callbacks, {stats.owners} owners>"
+
+    def _check_invariants(self) -> None:
+        """Raise ``AssertionError`` saying what is inconsistent; for tests.
+
+        The rules: every entry is indexed under its key and hangs from each of
+        its anchors, which sit in their tables; every anchor and index entry
+        leads back to a live entry; no hook is over its bound; the queues are
+        empty; a stored plan holds only live entries; and the public queries
+        agree with each other.
+        """
+        problems = self._query(self._invariant_problems)
+        stats = self.stats()
+        counts = {hook.value: self.count(hook) for hook in Hook}
+        if dict(stats.per_hook) != counts or stats.total != len(self):
+            problems.append(f"queries disagree: stats {dict(stats.per_hook)}, count {counts}, len {len(self)}")
+        if stats.added != stats.total + stats.removed + stats.collected:
+            problems.append(f"counters do not add up: {stats}")
+        assert not problems, f"registry {self.name!r}: " + "; ".join(problems)
+
+    def _invariant_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self._deaths or self._queued:
+            problems.append(f"{len(self._deaths)} deaths and {len(self._queued)} changes still queued")
+        live: dict[int, Entry] = {}
+        for hook, entries in self._entries.items():
+            if len(entries) > self.max_callbacks:
+                problems.append(f"hook {hook.value!r} holds {len(entries)} > max_callbacks")
+            if len(self._index[hook]) != len(entries):
+                problems.append(f"hook {hook.value!r}: {len(self._index[hook])} keys for {len(entries)} entries")
+            for serial, entry in entries.items():
+                live[serial] = entry
+                if entry.serial != serial or entry.hook is not hook:
+                    problems.append(f"entry {serial} filed under the wrong hook or serial")
+                if self._index[hook].get(entry.key) is not entry:
+                    problems.append(f"entry {serial} is not indexed under its key")
+                for anchor in entry.anchors:
+                    if self._tables[anchor.table].get(anchor.key) is not anchor:
+                        problems.append(f"entry {serial}: its {anchor.table} anchor is not in its table")
+                    if anchor.entries.get(serial) is not entry:
+                        problems.append(f"entry {serial} does not hang from its {anchor.table} anchor")
+        for name, table in self._tables.items():
+            for key, anchor in table.items():
+                if not anchor.entries:
+                    problems.append(f"an empty anchor is left in {name}")
+                if anchor.table != name or anchor.key != key:
+                    problems.append(f"an anchor of {anchor.table} is filed in {name}")
+                for serial, entry in anchor.entries.items():
+                    if live.get(serial) is not entry:
+                        problems.append(f"an anchor in {name} holds removed entry {serial}")
+        for hook, plan in self._plans.items():
+            if plan is not None and any(live.get(entry.serial) is not entry for entry in plan.entries):
+                problems.append(f"the plan of {hook.value!r} holds removed entries")
+        return problems
 
     # -- dispatch -----------------------------------------------------------------------
 
@@ -518,19 +689,20 @@ class CallbackRegistry:
         Compared by deduplication key (and identity where the key holds an id),
         never by hashing the callbacks themselves, which may be unhashable.
         """
-        if isinstance(extra, (str, CustomLogger)) or callable(extra):
+        if issubclass(type(extra), (str, CustomLogger)) or callable(extra):
             raise TypeError(
-                f"extra= takes a sequence of callbacks, got a single {type(extra).__name__}; wrap it in a list"
+                f"extra= takes a sequence of callbacks, got a single {type_name(extra)}; wrap it in a list"
             )
         seen: dict[Hashable, object] = {entry.key: entry.identity() for entry in plan.entries}
         items: list[Item] = []
         for callback in extra:
             spec = classify(callback, None, False)
-            _, key, _, _, _, identity = spec
+            _, key, _, owner = spec
+            identity = owner if type(callback) is types.MethodType else callback if key[0] == CALLABLE else None  # type: ignore[index]
             if key in seen and seen[key] is identity:
                 continue
             seen[key] = identity
-            item = plan_item(Entry(-1, hook, spec, None, None), hook, self._integrations.resolve)
+            item = transient_item(spec, hook, self._integrations.resolve)
             if item is not None:
                 items.append(item)
         return items

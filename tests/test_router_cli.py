@@ -45,7 +45,7 @@ def test_leaky_shows_the_leak_and_exits_1(tmp_path: Path) -> None:
     report = summary["leakcheck"]
     assert report["leaked"] is True
     chains = [e["chain"] for group in report["survivors"] for e in group["examples"] if e["chain"]]
-    assert any(".strong -> bound method Router._on_" in chain and "__self__" in chain for chain in chains)
+    assert any(".function -> bound method Router._on_" in chain and "__self__" in chain for chain in chains)
     assert "held by:" in result.stdout
 
 
