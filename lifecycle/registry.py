@@ -53,6 +53,7 @@ How it stays correct when anything can happen between two bytecodes:
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import itertools
@@ -171,8 +172,10 @@ class CallbackRegistry:
         self.catalog = catalog if catalog is not None else default_catalog
         self._integrations = ResolvedIntegrations(self.catalog, self.name)
         self._changing = threading.Lock()  # held while this registry's tables change or are read
-        self._deaths: list[tuple[str, int, weakref.ReferenceType[Any]]] = []
-        self._queued: list[tuple[Callable[..., object], tuple[Any, ...]]] = []  # re-entrant changes
+        # Appended to on the right by any thread; only the settling thread pops, on the left,
+        # so what it pops is what it peeked and applied.
+        self._deaths: collections.deque[tuple[str, int, weakref.ReferenceType[Any]]] = collections.deque()
+        self._queued: collections.deque[tuple[Callable[..., object], tuple[Any, ...]]] = collections.deque()
         self._graveyard: list[object] = []  # what changes removed, dropped after the lock
         self._messages: list[tuple[int, str]] = []  # (level, text) logged after the lock
         self._entries: dict[Hook, dict[int, Entry]] = {hook: {} for hook in Hook}  # the source of truth
@@ -206,13 +209,16 @@ class CallbackRegistry:
                 return queued
             with self._changing:
                 try:
-                    self._settle()
+                    if self._deaths or self._queued:
+                        self._settle()
                     result = change(*args)
-                    self._settle()
+                    if self._deaths or self._queued or self._churn > _COMPACT_AFTER:
+                        self._settle()
                 except BaseException:
                     self._repair()
                     raise
-        self._after_release()
+        if self._graveyard or self._messages:
+            self._after_release()
         return result
 
     def _query(self, query: Callable[..., T], *args: Any) -> T:
@@ -222,12 +228,14 @@ class CallbackRegistry:
                 return query(*args)
             with self._changing:
                 try:
-                    self._settle()
+                    if self._deaths or self._queued:
+                        self._settle()
                     result = query(*args)
                 except BaseException:
                     self._repair()
                     raise
-        self._after_release()
+        if self._graveyard or self._messages:
+            self._after_release()
         return result
 
     def _settle(self) -> None:
@@ -235,20 +243,23 @@ class CallbackRegistry:
         deaths, queued = self._deaths, self._queued
         while deaths or queued:
             while deaths:
-                table, key, ref = deaths[-1]
+                table, key, ref = deaths[0]
                 anchor = self._tables[table].get(key)
                 if anchor is not None and anchor.ref is ref:
                     self._drop_anchor(anchor, collected=True)
-                deaths.pop()
+                deaths.popleft()
             if queued:
                 change, args = queued[0]
                 try:
                     change(*args)
                 except Exception:  # a bug of ours must not wedge every later call: say it, go on
                     log.exception("registry %r: a queued change failed", self.name)
-                del queued[0]
-        if self._churn > _COMPACT_AFTER and self._churn > 4 * sum(map(len, self._entries.values())):
-            self._compact()
+                queued.popleft()
+        if self._churn > _COMPACT_AFTER:
+            if self._churn > 4 * sum(map(len, self._entries.values())):
+                self._compact()
+            else:
+                self._churn = 0  # most of what was removed was replaced: the tables are in use
 
     def _after_release(self) -> None:
         """Drop what the change removed and log what it said, with no lock held."""
