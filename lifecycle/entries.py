@@ -120,15 +120,15 @@ class StoredMethod(weakref.WeakMethod):  # type: ignore[type-arg]
     """
 
     __slots__ = ()
-    _func_ref: Getter  # WeakMethod's own slots, which typeshed does not declare
-    _meth_type: type
-    _alive: bool
+    _func_ref: Getter  # WeakMethod's slot, which typeshed does not declare
+    # WeakMethod's other two slots, the same for every instance here: class attributes
+    # (they shadow the slots) save two stores per registration.
+    _meth_type = types.MethodType
+    _alive = True  # WeakMethod's own callback clears it; this class never installs one
 
     def __new__(cls, method: types.MethodType, func_ref: Getter) -> StoredMethod:
         self = weakref.ref.__new__(cls, method.__self__)
         self._func_ref = func_ref
-        self._meth_type = types.MethodType
-        self._alive = True
         return self
 
 
@@ -159,8 +159,10 @@ class Entry:
         self.hook = hook
         self.key = key
         self.owner_anchor = owner_anchor
-        anchors = (owner_anchor, held_anchor)
-        self.anchors: tuple[Anchor, ...] = tuple(anchor for anchor in anchors if anchor is not None)
+        if owner_anchor is None:
+            self.anchors: tuple[Anchor, ...] = () if held_anchor is None else (held_anchor,)
+        else:
+            self.anchors = (owner_anchor,) if held_anchor is None else (owner_anchor, held_anchor)
         self.hold(callback, held_anchor)
 
     @staticmethod
@@ -404,29 +406,28 @@ LOGGER: Final = "logger"
 NAME: Final = "name"
 
 
-def _lonely_function_refcount() -> int:
-    """``sys.getrefcount`` of a method's function that nothing but the method refers to."""
-    method = types.MethodType(lambda self: None, Anchor)
-    return _function_refcount(method)
+def _refcount(obj: object) -> int:
+    return sys.getrefcount(obj) if hasattr(sys, "getrefcount") else 1 << 30
 
 
 def _function_refcount(method: types.MethodType) -> int:
+    """References to a method's function, counted as ``classify`` counts them."""
     func = method.__func__
-    return sys.getrefcount(func)
+    return _refcount(func)
 
 
-_LONELY: Final = _lonely_function_refcount() if hasattr(sys, "getrefcount") else -1
+#: The count of a function that nothing refers to but one bound method (measured, not assumed).
+_LONELY: Final = _function_refcount(types.MethodType(lambda self: None, Anchor))
 
 
-def warn_if_function_dies_at_once(method: types.MethodType) -> None:
-    """One WARNING when a weakly held method's function would die with the bound method itself."""
-    if _function_refcount(method) <= _LONELY:
-        log.warning(
-            "%s: its function is referenced by nothing but this bound method, so the "
-            "registry's weak reference dies at once and the callback is removed; keep a "
-            "reference to the function (define it on the class) or register it with weak=False",
-            describe(method),
-        )
+def warn_function_dies_at_once(method: types.MethodType) -> None:
+    """One WARNING: a weakly held method whose function would die with the bound method itself."""
+    log.warning(
+        "%s: its function is referenced by nothing but this bound method, so the "
+        "registry's weak reference to it dies at once and the callback is removed; keep a "
+        "reference to the function (define it on the class) or register it with weak=False",
+        describe(method),
+    )
 
 
 def dedup_key(callback: object, verb: str = "register") -> tuple[str, Hashable]:
@@ -453,9 +454,11 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
     """Validate a registration completely, without touching any registry."""
     if owner is None and weak is None and type(callback) is types.MethodType:  # the common case, fast
         method_owner = callback.__self__
-        if type(method_owner).__weakrefoffset__ and weakly_referable(callback.__func__):
-            warn_if_function_dies_at_once(callback)
-            return MethodEntry, (METHOD, id(method_owner), id(callback.__func__)), callback, method_owner
+        func = callback.__func__
+        if type(method_owner).__weakrefoffset__ and type(func).__weakrefoffset__:
+            if _refcount(func) <= _LONELY:
+                warn_function_dies_at_once(callback)
+            return MethodEntry, (METHOD, id(method_owner), id(func)), callback, method_owner
     if weak is not None and type(weak) is not bool:
         raise TypeError(f"weak must be None, True or False, got {type_name(weak)}")
     kind, key = dedup_key(callback)
@@ -475,7 +478,8 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
                 f"the function of bound method {describe(callback)} cannot be weakly referenced; "
                 f"register it with weak=False and remove it with remove_owner()"
             )
-        warn_if_function_dies_at_once(callback)  # type: ignore[arg-type]
+        if _function_refcount(callback) <= _LONELY:  # type: ignore[arg-type]
+            warn_function_dies_at_once(callback)  # type: ignore[arg-type]
         return MethodEntry, key, callback, method_owner
     if kind == NAME:
         if weak:

@@ -2,23 +2,22 @@
 
 How it stays correct when anything can happen between two bytecodes:
 
-- **One process-wide lock, re-entrant, plus a per-registry "changing" flag.**
-  Every change and every query of a registry's tables runs inside
-  ``with _LOCK:`` and then ``with self._changing:``. Both are C-level
-  context managers, so an exception raised anywhere (``KeyboardInterrupt``,
-  an exception from a signal handler) releases both: no line sits between
-  taking a lock and the block that gives it back.
-- **Re-entry never blocks.** Code that runs on the same thread in the middle
-  of a change (a finalizer the collector runs at an allocation, a ``__del__``
-  when the registry drops a last reference, a signal handler) re-acquires
-  ``_LOCK`` at once (it is an ``RLock``) and finds ``_changing`` held. A
-  change is then queued in ``_queued`` and applied before the interrupted
-  call returns (``add`` answers ``True``, a removal ``0``); a query answers
-  from the tables as they are, which are consistent at every bytecode
-  boundary because each change commits with one dictionary operation on
-  ``_entries``. Another registry's changes are not affected: the flag is per
-  registry, and the lock is shared so that finalizers calling into two
-  registries from two threads cannot take two locks in opposite orders.
+- **One process-wide lock, re-entrant.** Every change and every query of a
+  registry's tables runs inside ``with _LOCK:``, a C-level context manager,
+  so an exception raised anywhere (``KeyboardInterrupt``, an exception from a
+  signal handler) releases it: no line sits between taking the lock and the
+  block that gives it back. One lock for every registry, so that finalizers
+  calling into two registries from two threads cannot take two locks in
+  opposite orders.
+- **Re-entry never blocks.** Code that runs on a thread that is already inside
+  a critical section (a finalizer the collector runs at an allocation, a
+  ``__del__``, a signal handler) sees ``_LOCK._is_owned()`` and does not
+  take the lock again: a change is queued on its registry (``add`` answers
+  ``True``, a removal ``0``) and applied by the outermost critical section
+  before it releases the lock, so before the interrupted call returns; a
+  query answers from the tables as they are, which are consistent at every
+  bytecode boundary because each change commits with one dictionary
+  operation on ``_entries``.
 - **Deaths are queued, never applied by the dying object's callback.** An
   anchor's weak-reference callback (any thread, any allocation) only appends
   to ``_deaths``; every change and query applies the queue first, so after
@@ -107,6 +106,22 @@ T = TypeVar("T")
 
 #: Guards every registry's tables. Re-entrant: see the module docstring.
 _LOCK = threading.RLock()
+#: True when this thread is inside a registry's critical section (a C-level call).
+_owned: Callable[[], bool] = _LOCK._is_owned  # type: ignore[attr-defined]
+#: Registries that re-entrant calls queued changes on; the outermost critical section settles them.
+_UNSETTLED: collections.deque[CallbackRegistry] = collections.deque()
+
+
+def _settle_others() -> None:
+    """Apply what re-entrant calls queued on any registry (under ``_LOCK``, outermost only)."""
+    while _UNSETTLED:
+        registry = _UNSETTLED[0]
+        try:
+            registry._settle()
+        except BaseException:
+            registry._repair()
+            raise
+        _UNSETTLED.popleft()
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(before=_LOCK.acquire, after_in_parent=_LOCK.release, after_in_child=_LOCK.release)
@@ -114,7 +129,7 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
 #: Removals since the last compaction before the tables are copied, at least.
 _COMPACT_AFTER = 1024
 
-_ADDED, _DUPLICATE, _REFUSED, _QUEUED = "added", "duplicate", "refused", "queued"
+_ADDED, _DUPLICATE, _REFUSED = "added", "duplicate", "refused"
 
 
 def _death_callback(
@@ -171,7 +186,6 @@ class CallbackRegistry:
         self.name = name if name is not None else f"registry-{id(self):x}"
         self.catalog = catalog if catalog is not None else default_catalog
         self._integrations = ResolvedIntegrations(self.catalog, self.name)
-        self._changing = threading.Lock()  # held while this registry's tables change or are read
         # Appended to on the right by any thread; only the settling thread pops, on the left,
         # so what it pops is what it peeked and applied.
         self._deaths: collections.deque[tuple[str, int, weakref.ReferenceType[Any]]] = collections.deque()
@@ -203,38 +217,41 @@ class CallbackRegistry:
         On a same-thread re-entry, ``later`` (default: ``change``) is queued
         with ``args`` instead, and ``queued`` returned.
         """
+        if _owned():  # this thread is inside a registry's critical section: queue, never wait
+            self._queued.append((later or change, args))
+            _UNSETTLED.append(self)
+            return queued
         with _LOCK:
-            if self._changing.locked():  # this thread is in the middle of a change of ours
-                self._queued.append((later or change, args))
-                return queued
-            with self._changing:
-                try:
-                    if self._deaths or self._queued:
-                        self._settle()
-                    result = change(*args)
-                    if self._deaths or self._queued or self._churn > _COMPACT_AFTER:
-                        self._settle()
-                except BaseException:
-                    self._repair()
-                    raise
-        if self._graveyard or self._messages:
+            try:
+                if self._deaths or self._queued:
+                    self._settle()
+                result = change(*args)
+                if self._queued or self._churn > _COMPACT_AFTER:
+                    self._settle()
+            except BaseException:
+                self._repair()
+                raise
+            if _UNSETTLED:
+                _settle_others()
+        if self._graveyard or self._messages or _UNSETTLED:
             self._after_release()
         return result
 
     def _query(self, query: Callable[..., T], *args: Any) -> T:
         """``query(*args)`` on settled tables (on the tables as they are, on a re-entry)."""
+        if _owned():
+            return query(*args)
         with _LOCK:
-            if self._changing.locked():
-                return query(*args)
-            with self._changing:
-                try:
-                    if self._deaths or self._queued:
-                        self._settle()
-                    result = query(*args)
-                except BaseException:
-                    self._repair()
-                    raise
-        if self._graveyard or self._messages:
+            try:
+                if self._deaths or self._queued:
+                    self._settle()
+                result = query(*args)
+            except BaseException:
+                self._repair()
+                raise
+            if _UNSETTLED:
+                _settle_others()
+        if self._graveyard or self._messages or _UNSETTLED:
             self._after_release()
         return result
 
@@ -262,9 +279,16 @@ class CallbackRegistry:
                 self._churn = 0  # most of what was removed was replaced: the tables are in use
 
     def _after_release(self) -> None:
-        """Drop what the change removed and log what it said, with no lock held."""
-        if self._changing.locked():
-            return  # still inside a change of this registry (a re-entry): the outer call does it
+        """Drop what the change removed and log what it said, with no lock held.
+
+        Also settles a registry that a re-entrant call queued a change on in
+        the instant between the last check and the release.
+        """
+        if _owned():
+            return  # still inside a critical section (a re-entry): the outermost call does it
+        if _UNSETTLED:
+            with _LOCK:
+                _settle_others()
         if self._graveyard:
             dead, self._graveyard = self._graveyard, []
             del dead
@@ -296,10 +320,12 @@ class CallbackRegistry:
             self._entries[hook] = dict(self._entries[hook])
             self._index[hook] = dict(self._index[hook])
         for name in list(self._tables):
-            self._tables[name] = dict(self._tables[name])
+            table = self._tables[name] = dict(self._tables[name])
+            for anchor in table.values():  # a function's anchor lists the entries of every owner
+                anchor.entries = dict(anchor.entries)
         self._churn = 0
 
-    # -- changes (always inside _changing) ------------------------------------------------
+    # -- changes (always under _LOCK, outermost) ------------------------------------------------
 
     def _anchor(self, table_name: str, obj: object) -> Anchor:
         table = self._tables[table_name]
@@ -325,16 +351,24 @@ class CallbackRegistry:
         if len(entries) >= self.max_callbacks:
             self._refused += 1
             return _REFUSED
-        owner_anchor = None if owner is None else self._anchor(OWNERS, owner)
+        tables = self._tables
+        owner_anchor = None
+        if owner is not None:
+            owner_anchor = tables[OWNERS].get(id(owner)) or self._anchor(OWNERS, owner)
+        held_anchor = None
         held_in = entry_class.held_in
-        held_anchor = None if held_in is None else self._anchor(held_in, entry_class.anchored(callback))
+        if held_in is not None:
+            held = entry_class.anchored(callback)
+            held_anchor = tables[held_in].get(id(held)) or self._anchor(held_in, held)
         serial = next(self._serials)
         entry = entry_class(serial, hook, key, owner_anchor, callback, held_anchor)
         for anchor in entry.anchors:
             anchor.entries[serial] = entry
         index[key] = entry
         entries[serial] = entry  # the commit
-        self._invalidate(hook)
+        self._version += 1
+        if self._plans[hook] is not None or hook is _GENERIC:
+            self._invalidate(hook)
         return _ADDED
 
     def _add_queued(self, hook: Hook, spec: Spec) -> None:
@@ -363,9 +397,42 @@ class CallbackRegistry:
         return True
 
     def _drop_anchor(self, anchor: Anchor, *, collected: bool) -> int:
-        """Remove every entry of a dying or removed owner (or function, or weak callable)."""
+        """Remove every entry of a dying or removed owner (or function, or weak callable).
+
+        The teardown path of every owner, in one pass: the anchor is
+        forgotten first, its entries go to the graveyard at the end (an entry
+        and its anchors refer to each other: leaving them linked would leave
+        a cycle for the collector), and each plan is invalidated once, not
+        once per entry.
+        """
         self._forget(anchor)
-        return sum(self._remove_entry(entry, collected=collected) for entry in list(anchor.entries.values()))
+        entries_of = self._entries
+        removed = 0
+        hooks: set[Hook] = set()
+        for serial, entry in list(anchor.entries.items()):
+            hook = entry.hook
+            if entries_of[hook].pop(serial, None) is None:  # the commit
+                continue
+            if collected:
+                self._collected += 1
+            else:
+                self._removed += 1
+            removed += 1
+            index = self._index[hook]
+            if index.get(entry.key) is entry:
+                del index[entry.key]
+            for other in entry.anchors:
+                if other is not anchor:
+                    other.entries.pop(serial, None)
+                    if not other.entries:
+                        self._forget(other)
+            hooks.add(hook)
+        self._graveyard.append(anchor.entries)  # the entries die after the lock, not in a cycle with it
+        anchor.entries = {}
+        self._churn += removed
+        for hook in hooks:
+            self._invalidate(hook)
+        return removed
 
     def _forget(self, anchor: Anchor) -> None:
         """Drop an anchor, and with it its weak reference: its callback will never run."""
@@ -383,6 +450,7 @@ class CallbackRegistry:
             self._sync_plans[hook] = plan
 
     def _invalidate(self, hook: Hook) -> None:
+        """Drop the plans that run ``hook``'s entries: the next dispatch rebuilds them."""
         self._version += 1
         if self._plans[hook] is not None:
             self._set_plan(hook, None)
@@ -435,8 +503,27 @@ class CallbackRegistry:
         self_reference = None
         if owner is not None and entry_class is CallableEntry and type(callback) is not types.MethodType:
             self_reference = reference_path(callback, owner)
-        outcome = self._change(self._add, (hook, spec), _QUEUED, self._add_queued)
-        if outcome == _QUEUED or (outcome == _ADDED and self_reference is None):
+        # _change(self._add, (hook, spec), True, self._add_queued), inlined: add is the hot
+        # path of every build, and this saves a third of its cost (python -m benchmarks: add).
+        if _owned():
+            self._queued.append((self._add_queued, (hook, spec)))
+            _UNSETTLED.append(self)
+            return True
+        with _LOCK:
+            try:
+                if self._deaths or self._queued:
+                    self._settle()
+                outcome = self._add(hook, spec)
+                if self._queued or self._churn > _COMPACT_AFTER:
+                    self._settle()
+            except BaseException:
+                self._repair()
+                raise
+            if _UNSETTLED:
+                _settle_others()
+        if self._graveyard or self._messages or _UNSETTLED:
+            self._after_release()
+        if outcome == _ADDED and self_reference is None:
             return True
         if outcome == _DUPLICATE:
             if log.isEnabledFor(logging.DEBUG):
