@@ -108,6 +108,9 @@ class Anchor:
         self.entries: dict[int, Entry] = {}
 
 
+_new_ref = weakref.ref.__new__
+
+
 class StoredMethod(weakref.WeakMethod):  # type: ignore[type-arg]
     """A ``weakref.WeakMethod`` whose function reference is the registry's function anchor.
 
@@ -136,14 +139,14 @@ class Entry:
     """One callback registered on one hook; subclasses are the kinds of callback.
 
     Every kind is built the same way, ``cls(serial, hook, key, owner_anchor,
-    callback, held_anchor)``: ``held_anchor`` is the anchor of the object named
-    by ``anchored(callback)`` in table ``held_in`` (``None`` for kinds that
-    anchor nothing of their own).
+    callback, held_anchor)``: ``held_anchor`` is the anchor, in table
+    ``held_in``, of the object ``classify`` named in the spec's ``held`` slot
+    (``None`` for kinds that anchor nothing of their own).
     """
 
     __slots__ = ("anchors", "hook", "key", "owner_anchor", "serial")
 
-    #: The anchor table of the object ``anchored(callback)`` returns; ``None``: nothing to anchor.
+    #: The anchor table of the spec's ``held`` object; ``None``: nothing to anchor.
     held_in: ClassVar[str | None] = None
 
     def __init__(
@@ -164,11 +167,6 @@ class Entry:
         else:
             self.anchors = (owner_anchor,) if held_anchor is None else (owner_anchor, held_anchor)
         self.hold(callback, held_anchor)
-
-    @staticmethod
-    def anchored(callback: Any) -> object:
-        """The object whose death removes this entry besides its owner (kinds with ``held_in``)."""
-        return callback
 
     def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
         """Keep what this kind keeps of the callback."""
@@ -277,13 +275,27 @@ class MethodEntry(Entry):
     __slots__ = ("method",)
     held_in = FUNCTIONS
 
-    @staticmethod
-    def anchored(callback: Any) -> object:
-        return callback.__func__
+    def __init__(  # one frame, not three: this is the kind every router registers
+        self,
+        serial: int,
+        hook: Hook,
+        key: Hashable,
+        owner_anchor: Anchor | None,
+        callback: Any,
+        held_anchor: Anchor | None,
+    ) -> None:
+        assert owner_anchor is not None and held_anchor is not None
+        self.serial = serial
+        self.hook = hook
+        self.key = key
+        self.owner_anchor = owner_anchor
+        self.anchors = (owner_anchor, held_anchor)
+        method = _new_ref(StoredMethod, callback.__self__)  # StoredMethod(...) without its Python frame
+        method._func_ref = held_anchor.ref
+        self.method = method
 
     def hold(self, callback: Any, held_anchor: Anchor | None) -> None:
-        assert held_anchor is not None
-        self.method = StoredMethod(callback, held_anchor.ref)
+        raise AssertionError("MethodEntry.__init__ sets everything")
 
     def target(self) -> object:
         return self.method()
@@ -394,11 +406,13 @@ class NamedIntegration:
 
 # -- classification ----------------------------------------------------------------------
 
-#: A registration that passed every check: ``(entry class, key, callback, owner)``.
+#: A registration that passed every check: ``(entry class, key, callback, owner, held)``.
 #: ``key`` decides duplicates and holds only exact built-in types (comparing
-#: keys runs no user code); ``owner`` is the object whose death removes the entry.
+#: keys runs no user code); ``owner`` is the object whose death removes the entry;
+#: ``held`` is the object the entry class anchors in its ``held_in`` table (the
+#: function of a weak method, a weakly held callable), or ``None``.
 #: A plain tuple, because ``add`` builds one per call.
-Spec = tuple[type[Entry], Hashable, Any, object]
+Spec = tuple[type[Entry], Hashable, Any, object, object]
 
 METHOD: Final = "method"
 CALLABLE: Final = "callable"
@@ -406,8 +420,7 @@ LOGGER: Final = "logger"
 NAME: Final = "name"
 
 
-def _refcount(obj: object) -> int:
-    return sys.getrefcount(obj) if hasattr(sys, "getrefcount") else 1 << 30
+_refcount: Callable[[object], int] = getattr(sys, "getrefcount", lambda obj: 1 << 30)
 
 
 def _function_refcount(method: types.MethodType) -> int:
@@ -458,7 +471,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
         if type(method_owner).__weakrefoffset__ and type(func).__weakrefoffset__:
             if _refcount(func) <= _LONELY:
                 warn_function_dies_at_once(callback)
-            return MethodEntry, (METHOD, id(method_owner), id(func)), callback, method_owner
+            return MethodEntry, (METHOD, id(method_owner), id(func)), callback, method_owner, func
     if weak is not None and type(weak) is not bool:
         raise TypeError(f"weak must be None, True or False, got {type_name(weak)}")
     kind, key = dedup_key(callback)
@@ -470,7 +483,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
                 f"got a different {type_name(owner)}. Leave owner= out for bound methods"
             )
         if weak is False:
-            return CallableEntry, key, callback, method_owner
+            return CallableEntry, key, callback, method_owner, None
         if not weakly_referable(method_owner):
             raise not_weakly_referable(method_owner, "the owner of bound method " + describe(callback))
         if not weakly_referable(callback.__func__):  # type: ignore[attr-defined]
@@ -480,7 +493,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
             )
         if _function_refcount(callback) <= _LONELY:  # type: ignore[arg-type]
             warn_function_dies_at_once(callback)  # type: ignore[arg-type]
-        return MethodEntry, key, callback, method_owner
+        return MethodEntry, key, callback, method_owner, callback.__func__  # type: ignore[attr-defined]
     if kind == NAME:
         if weak:
             raise ValueError(
@@ -497,12 +510,12 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
         entry_class = LoggerEntry if kind == LOGGER else CallableEntry
     if owner is not None and not weakly_referable(owner):
         raise not_weakly_referable(owner, "owner")
-    return entry_class, key, callback, owner
+    return entry_class, key, callback, owner, callback if entry_class.held_in is not None else None
 
 
 def transient_item(spec: Spec, hook: Hook, resolve: Resolver) -> Item | None:
     """The plan item of a per-call (``extra=``) callback: held strongly, for one dispatch."""
-    entry_class, key, callback, _ = spec
+    entry_class, key, callback, _, _ = spec
     if entry_class is MethodEntry or entry_class is WeakCallableEntry:
         entry_class = CallableEntry
     elif entry_class is WeakLoggerEntry:

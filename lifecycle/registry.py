@@ -342,7 +342,7 @@ class CallbackRegistry:
 
     def _add(self, hook: Hook, spec: Spec) -> str:
         """Insert one registration, or say why not; the insert commits on ``_entries``."""
-        entry_class, key, callback, owner = spec
+        entry_class, key, callback, owner, held = spec
         index = self._index[hook]
         if key in index:
             self._duplicates += 1
@@ -356,9 +356,9 @@ class CallbackRegistry:
         if owner is not None:
             owner_anchor = tables[OWNERS].get(id(owner)) or self._anchor(OWNERS, owner)
         held_anchor = None
-        held_in = entry_class.held_in
-        if held_in is not None:
-            held = entry_class.anchored(callback)
+        if held is not None:
+            held_in = entry_class.held_in
+            assert held_in is not None
             held_anchor = tables[held_in].get(id(held)) or self._anchor(held_in, held)
         serial = next(self._serials)
         entry = entry_class(serial, hook, key, owner_anchor, callback, held_anchor)
@@ -430,8 +430,10 @@ class CallbackRegistry:
         self._graveyard.append(anchor.entries)  # the entries die after the lock, not in a cycle with it
         anchor.entries = {}
         self._churn += removed
+        self._version += 1
         for hook in hooks:
-            self._invalidate(hook)
+            if self._plans[hook] is not None or hook is _GENERIC:
+                self._invalidate(hook)
         return removed
 
     def _forget(self, anchor: Anchor) -> None:
@@ -442,9 +444,8 @@ class CallbackRegistry:
             self._graveyard.append(anchor)
 
     def _set_plan(self, hook: Hook, plan: Plan | None) -> None:
-        old = self._plans[hook]
-        if old is not None:
-            self._graveyard.append(old)
+        # An old plan is dropped here, under the lock: it holds nothing that its entries do
+        # not hold, and the entries of a change are in the graveyard by now, so this runs no user code.
         self._plans[hook] = plan
         if hook in self._sync_plans:
             self._sync_plans[hook] = plan
@@ -499,7 +500,7 @@ class CallbackRegistry:
         if type(hook) is not Hook:
             hook = as_hook(hook)
         spec = classify(callback, owner, weak)
-        entry_class, _, _, _ = spec
+        entry_class = spec[0]
         self_reference = None
         if owner is not None and entry_class is CallableEntry and type(callback) is not types.MethodType:
             self_reference = reference_path(callback, owner)
@@ -513,7 +514,11 @@ class CallbackRegistry:
             try:
                 if self._deaths or self._queued:
                     self._settle()
-                outcome = self._add(hook, spec)
+                if spec[1] in self._index[hook]:  # _add's first test, inlined for the duplicate path
+                    self._duplicates += 1
+                    outcome = _DUPLICATE
+                else:
+                    outcome = self._add(hook, spec)
                 if self._queued or self._churn > _COMPACT_AFTER:
                     self._settle()
             except BaseException:
@@ -795,7 +800,7 @@ class CallbackRegistry:
         items: list[Item] = []
         for callback in extra:
             spec = classify(callback, None, False)
-            _, key, _, owner = spec
+            _, key, _, owner, _ = spec
             identity = owner if type(callback) is types.MethodType else callback if key[0] == CALLABLE else None  # type: ignore[index]
             if key in seen and seen[key] is identity:
                 continue
