@@ -54,19 +54,18 @@ class CustomLogger:
         """A service-level event (health, cooldown)."""
 
 
-def _slot_names(cls: type) -> list[str]:
+def slot_names(cls: type) -> list[str]:
+    """The ``__slots__`` names of ``cls`` and its bases (one string counts as one name)."""
     names: list[str] = []
     for klass in cls.__mro__:
         slots = klass.__dict__.get("__slots__", ())
-        if isinstance(slots, str):
-            slots = (slots,)
-        names.extend(slots)
+        names.extend((slots,) if isinstance(slots, str) else slots)
     return names
 
 
 def _public_attributes(obj: object) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for name in _slot_names(type(obj)):
+    for name in slot_names(type(obj)):
         if not name.startswith("_"):
             try:
                 found[name] = object.__getattribute__(obj, name)

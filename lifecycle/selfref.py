@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+from lifecycle.integrations import slot_names
+from lifecycle.naming import type_name
 
 _MAX_DEPTH = 4
 _MAX_VISITS = 256
@@ -37,37 +40,53 @@ def _instance_edges(obj: object) -> Iterator[tuple[str, object]]:
         attributes = object.__getattribute__(obj, "__dict__")
     except AttributeError:
         attributes = {}
-    for name, value in attributes.items():
-        yield f"attribute {name!r}", value
-    for klass in type(obj).__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        for name in (slots,) if isinstance(slots, str) else slots:
-            try:
-                yield f"attribute {name!r}", object.__getattribute__(obj, name)
-            except AttributeError:
-                continue
+    if type(attributes) is dict:
+        for name, value in dict.items(attributes):
+            yield f"attribute {_label(name)}", value
+    for name in slot_names(type(obj)):
+        try:
+            yield f"attribute {_label(name)}", object.__getattribute__(obj, name)
+        except AttributeError:
+            continue
+
+
+def _label(key: object) -> str:
+    """A key as a label, without running its ``__repr__`` (a user's key may raise or lie)."""
+    if type(key) in (str, int, float, bool, bytes) or key is None:
+        return repr(key)
+    return f"<{type_name(key)} key>"
 
 
 def _edges(obj: object) -> Iterator[tuple[str, object]]:
-    """The references of ``obj`` that can keep a callback's owner alive."""
-    if isinstance(obj, types.FunctionType):
-        yield from _function_edges(obj)
-    elif isinstance(obj, types.MethodType):
-        yield "__self__", obj.__self__
-        yield "__func__", obj.__func__
-    elif isinstance(obj, functools.partial):
-        yield "partial function", obj.func
-        for index, value in enumerate(obj.args):
+    """The references of ``obj`` that can keep a callback's owner alive.
+
+    Kinds are told by ``type(obj)``, never by ``isinstance`` (which trusts a
+    ``__class__`` that can lie, as a ``Mock`` does), and containers are walked
+    only when they are exactly the built-in type (a subclass may override
+    iteration).
+    """
+    kind = type(obj)
+    if kind is types.FunctionType:
+        yield from _function_edges(obj)  # type: ignore[arg-type]
+    elif kind is types.MethodType:
+        yield "__self__", obj.__self__  # type: ignore[attr-defined]
+        yield "__func__", obj.__func__  # type: ignore[attr-defined]
+    elif issubclass(kind, functools.partial):
+        partial: functools.partial[object] = obj  # type: ignore[assignment]
+        yield "partial function", partial.func
+        for index, value in enumerate(partial.args):
             yield f"partial argument #{index}", value
-        for name, value in obj.keywords.items():
-            yield f"partial argument {name!r}", value
-    elif isinstance(obj, _CONTAINERS):
-        for index, value in enumerate(obj):
+        for name, value in partial.keywords.items():
+            yield f"partial argument {_label(name)}", value
+    elif kind in _CONTAINERS:
+        items: Iterable[object] = obj  # type: ignore[assignment]
+        for index, value in enumerate(items):
             yield f"item #{index}", value
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            yield f"item {key!r}", value
-    elif callable(obj) and not isinstance(obj, (type, types.BuiltinFunctionType)):
+    elif kind is dict:
+        mapping: dict[object, object] = obj  # type: ignore[assignment]
+        for key, value in mapping.items():
+            yield f"item {_label(key)}", value
+    elif callable(obj) and not issubclass(kind, (type, types.BuiltinFunctionType)):
         yield from _instance_edges(obj)
 
 
