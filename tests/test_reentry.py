@@ -26,7 +26,7 @@ from lifecycle import CallbackRegistry, Hook
 from tests.child_process import run_child
 
 #: Objects built per scenario: enough for the collector to strike inside registry methods many times.
-ROUNDS = {"default": 40_000, "eager": 2_000}
+ROUNDS = {"default": 30_000, "eager": 2_000}
 #: Every KEEP-th object is kept alive, so the final state has something to agree with.
 KEEP = 500
 
