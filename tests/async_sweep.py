@@ -251,8 +251,7 @@ def sweep(operation: str) -> int:
             check(world)
         except Exception as error:
             raise AssertionError(
-                f"{operation}: after a KeyboardInterrupt at package line event {target} "
-                f"({injector.where}): {error}"
+                f"{operation}: after a KeyboardInterrupt at package line event {target} ({injector.where}): {error}"
             ) from error
         if injector.where is None:
             assert target > 3, f"{operation}: only {target - 1} lines traced: the trace missed the package"

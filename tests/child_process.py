@@ -48,5 +48,7 @@ def run_child(body: str, *, hang_after: float, args: tuple[str, ...] = ()) -> st
         ) from None
     hung = "Timeout (" in done.stderr
     verdict = f"child hung for {hang_after} s" if hung and done.returncode != 0 else f"child exited {done.returncode}"
-    assert done.returncode == 0, f"{verdict}\n--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-8000:]}"
+    assert done.returncode == 0, (
+        f"{verdict}\n--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-8000:]}"
+    )
     return done.stdout

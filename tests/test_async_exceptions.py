@@ -13,7 +13,6 @@ import pytest
 from tests.async_sweep import OPERATIONS
 from tests.child_process import run_child
 
-
 GROUPS = {
     "add": [name for name in OPERATIONS if name.startswith("add")],
     "remove": [name for name in OPERATIONS if name.startswith(("remove", "clear"))],

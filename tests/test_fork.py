@@ -170,7 +170,7 @@ def scenario(method: str) -> None:
                 _run_forked(scene.child_job)
             pids.append(pid)
             time.sleep(0.003)
-        for pid, status in _wait_all(pids, CHILD_ALARM + 10).items():
+        for status in _wait_all(pids, CHILD_ALARM + 10).values():
             if status is None or os.waitstatus_to_exitcode(status) != 0:
                 failures.append(status if status is None else os.waitstatus_to_exitcode(status))
     else:

@@ -97,7 +97,9 @@ def errors(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_dead_weakref_proxy_as_callback(registry: CallbackRegistry, mode: str, errors: pytest.LogCaptureFixture) -> None:
+def test_a_dead_weakref_proxy_as_callback(
+    registry: CallbackRegistry, mode: str, errors: pytest.LogCaptureFixture
+) -> None:
     proxy, target = dead_proxy()
     called = register_then_next(registry, mode, proxy)
     del target
@@ -110,7 +112,9 @@ def test_a_dead_weakref_proxy_as_callback(registry: CallbackRegistry, mode: str,
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_callback_whose_name_cannot_be_read(registry: CallbackRegistry, mode: str, errors: pytest.LogCaptureFixture) -> None:
+def test_a_callback_whose_name_cannot_be_read(
+    registry: CallbackRegistry, mode: str, errors: pytest.LogCaptureFixture
+) -> None:
     called = register_then_next(registry, mode, Opaque())
     assert run(registry, mode) == 2
     assert called == ["next"]

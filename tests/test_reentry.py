@@ -136,8 +136,14 @@ def del_reads(thresholds: str) -> None:
             pass
 
         def __del__(self) -> None:
-            seen.append((len(registry), registry.count(Hook.SUCCESS), registry.stats().total,
-                         len(registry.callbacks(Hook.SUCCESS))))
+            seen.append(
+                (
+                    len(registry),
+                    registry.count(Hook.SUCCESS),
+                    registry.stats().total,
+                    len(registry.callbacks(Hook.SUCCESS)),
+                )
+            )
 
     rounds = ROUNDS[thresholds]
     kept = []

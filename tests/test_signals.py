@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import random
 import signal
-import sys
 import time
 from typing import Any
 

@@ -407,8 +407,10 @@ class ReentrantRegistryMachine(RegistryMachine):
         super().add_pool_function(hook, data, weak=True)
 
     @precondition(
-        lambda self: any(isinstance(o, Node) for o in self.pool.values())
-        and any(not isinstance(o, Node) for o in self.pool.values())
+        lambda self: (
+            any(isinstance(o, Node) for o in self.pool.values())
+            and any(not isinstance(o, Node) for o in self.pool.values())
+        )
     )
     @rule(data=st.data(), hook=st.sampled_from(HOOKS))
     def add_weak_method(self, data: st.DataObject, hook: Hook) -> None:
