@@ -11,6 +11,7 @@ the model keeps check that expectation too.
 from __future__ import annotations
 
 import gc
+import types
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ class ModelEntry:
     holds: str | None = None  # object the entry keeps alive
     method: str | None = None
     type_: type | None = None
+    function: str | None = None  # a weak method of a pool function: what its owner is bound to
 
 
 class RegistryMachine(RuleBasedStateMachine):
@@ -125,7 +127,8 @@ class RegistryMachine(RuleBasedStateMachine):
     def _alive(self, names: list[str]) -> list[str]:
         return [n for n in names if n not in self.dead]
 
-    def _add(self, entry: ModelEntry, callback: Any, **kwargs: Any) -> None:
+    def _model_add(self, entry: ModelEntry) -> bool:
+        """What ``add`` does to the model; whether the entry was added."""
         in_hook = [e for e in self.entries if e.hook is entry.hook]
         if any(e.key == entry.key for e in in_hook):
             expected, counter = False, "duplicates"
@@ -135,6 +138,10 @@ class RegistryMachine(RuleBasedStateMachine):
             expected, counter = True, "added"
             self.entries.append(entry)
         self.counts[counter] += 1
+        return expected
+
+    def _add(self, entry: ModelEntry, callback: Any, **kwargs: Any) -> None:
+        expected = self._model_add(entry)
         assert self.registry.add(entry.hook, callback, **kwargs) is expected
 
     # -- rules --------------------------------------------------------------------------
@@ -215,7 +222,7 @@ class RegistryMachine(RuleBasedStateMachine):
         doomed = [
             e
             for e in self.entries
-            if (hook is None or e.hook is hook) and (e.type_ is cls or (e.owner is not None and cls is Node))
+            if (hook is None or e.hook is hook) and (e.type_ is cls or (e.owner in self.refs and cls is Node))
         ]
         assert self.registry.remove_by_type(cls, hook) == self._remove(doomed)
 
@@ -245,6 +252,9 @@ class RegistryMachine(RuleBasedStateMachine):
     # -- checks -------------------------------------------------------------------------
 
     def _callback_of(self, entry: ModelEntry) -> Any:
+        if entry.function is not None:
+            assert entry.owner is not None
+            return types.MethodType(self.refs[entry.function](), self.refs[entry.owner]())
         if entry.method is not None:
             return getattr(self.refs[entry.expected](), entry.method)
         if isinstance(entry.expected, str) and entry.expected in self.refs:
@@ -280,3 +290,255 @@ RegistryMachine.TestCase.settings = settings(
     max_examples=100, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
 )
 TestRegistryAgainstModel = RegistryMachine.TestCase
+
+
+# -- re-entry and function deaths (issue 8) ---------------------------------------------
+#
+# A *bomb* is a strong callback whose ``__del__`` calls the registry (add,
+# remove, remove_owner or clear). The registry drops it in the middle of a
+# change (``clear``, ``remove``, ``remove_by_type``, ``remove_owner``, the
+# teardown of its dying owner), so its call is a re-entry: it must not block,
+# and its change must take effect by the time the interrupted call returns
+# (a queued ``add`` answers ``True``, a queued removal ``0``). The model
+# applies a bomb's change right after the operation that killed it. At most
+# one bomb is armed at a time and nothing else is held strongly by an entry,
+# so the order of deaths within one operation never matters. Its actions
+# touch only permanent objects (``f3`` and ``KEEPER``), never the pool.
+#
+# Weak methods bound to pool functions (``types.MethodType(function, node)``)
+# die with their owner or their function. A function a dispatch has seen may
+# be kept by the current plan until its hook changes, so the machine never
+# drops one: it drops only functions no dispatch has run.
+
+
+class Keeper:
+    """A permanent owner (never a ``Node``): bombs add and remove its method."""
+
+    def on_a(self, *args: Any) -> None:
+        pass
+
+
+KEEPER = Keeper()
+
+
+def f3(*args: Any) -> None:
+    pass
+
+
+class BombLog:
+    def __init__(self) -> None:
+        self.armed = True
+        self.fired: list[tuple[str, Any]] = []
+
+
+Action = tuple[str, "Hook | None", str]  # (kind, hook, which: "f3" or "keeper")
+
+
+def bomb_callback(which: str) -> Any:
+    return f3 if which == "f3" else KEEPER.on_a
+
+
+class Bomb:
+    def __init__(self, registry: CallbackRegistry, log: BombLog, action: Action) -> None:
+        self.registry_ref = weakref.ref(registry)
+        self.log_ref = weakref.ref(log)
+        self.action = action
+        self.name = ""
+
+    def __call__(self, *args: Any) -> None:
+        pass
+
+    def __del__(self) -> None:
+        log, registry = self.log_ref(), self.registry_ref()
+        if log is None or registry is None or not log.armed:
+            return
+        kind, hook, which = self.action
+        result: Any
+        if kind == "add":
+            assert hook is not None
+            result = registry.add(hook, bomb_callback(which))
+        elif kind == "remove":
+            result = registry.remove(bomb_callback(which), hook)
+        elif kind == "remove_owner":
+            result = registry.remove_owner(KEEPER)
+        else:
+            result = registry.clear(hook)
+        log.fired.append((self.name, result))
+
+
+ACTIONS: list[Action] = [
+    *(("add", hook, which) for hook in HOOKS for which in ("f3", "keeper")),
+    *(("remove", hook, which) for hook in (None, Hook.SUCCESS, Hook.CALLBACKS) for which in ("f3", "keeper")),
+    ("remove_owner", None, "keeper"),
+    *(("clear", hook, "") for hook in (None, Hook.SUCCESS, Hook.SERVICE, Hook.CALLBACKS)),
+]
+
+
+#: Over a whole run: bombs fired, and how many answered as queued; weak-method entries ended by
+#: their function's death. The test asserts they happened, so it cannot pass vacuously.
+REENTRANT_TALLY = {"bombs": 0, "queued": 0, "function_deaths": 0}
+
+
+class ReentrantRegistryMachine(RegistryMachine):
+    @initialize()
+    def setup(self) -> None:
+        super().setup()
+        self.log = BombLog()
+        self.bombs: dict[str, Action] = {}  # armed bombs, by pool name
+        self.to_fire: list[str] = []  # bombs the model killed, whose change is still to apply
+        self.planned: set[str] = set()  # functions a dispatch has seen
+        self.fired_count = 0
+
+    def teardown(self) -> None:
+        if hasattr(self, "log"):
+            self.log.armed = False
+        super().teardown()
+
+    # no strong holds: only a bomb dies when an entry goes, so no order of deaths matters
+
+    @precondition(lambda self: any(isinstance(o, Node) for o in self.pool.values()))
+    @rule(data=st.data(), hook=st.sampled_from(HOOKS), method=st.sampled_from(["on_a", "on_b"]))
+    def add_method(self, data: st.DataObject, hook: Hook, method: str) -> None:  # type: ignore[override]
+        super().add_method(data, hook, method, strong=False)
+
+    @precondition(lambda self: any(not isinstance(o, (Node, Bomb)) for o in self.pool.values()))
+    @rule(hook=st.sampled_from(HOOKS), data=st.data())
+    def add_pool_function(self, hook: Hook, data: st.DataObject) -> None:  # type: ignore[override]
+        super().add_pool_function(hook, data, weak=True)
+
+    @precondition(
+        lambda self: (
+            any(isinstance(o, Node) for o in self.pool.values())
+            and any(not isinstance(o, Node) for o in self.pool.values())
+        )
+    )
+    @rule(data=st.data(), hook=st.sampled_from(HOOKS))
+    def add_weak_method(self, data: st.DataObject, hook: Hook) -> None:
+        node = data.draw(st.sampled_from(sorted(n for n, o in self.pool.items() if isinstance(o, Node))))
+        function = data.draw(st.sampled_from(sorted(n for n, o in self.pool.items() if not isinstance(o, Node))))
+        entry = ModelEntry(hook, ("wm", node, function), None, owner=node, target=function, type_=Node)
+        entry.function = function
+        self._add(entry, types.MethodType(self.pool[function], self.pool[node]))
+
+    @precondition(lambda self: not self.bombs)
+    @rule(hook=st.sampled_from(HOOKS), action=st.sampled_from(ACTIONS), data=st.data())
+    def arm_bomb(self, hook: Hook, action: Action, data: st.DataObject) -> None:
+        acyclic = sorted(n for n, o in self.pool.items() if isinstance(o, Node) and n not in self.cyclic)
+        owner = data.draw(st.sampled_from([None, *acyclic]))
+        bomb = Bomb(self.registry, self.log, action)
+        name = bomb.name = self._new(bomb)
+        self.bombs[name] = action
+        entry = ModelEntry(hook, ("b", name), name, owner=owner, holds=name, type_=Bomb)
+        self._add(entry, bomb, owner=None if owner is None else self.pool[owner])
+        del bomb, self.pool[name]  # from now on only the registry holds it (a refused bomb dies here)
+        self._settle()
+
+    @precondition(lambda self: bool(self.bombs))
+    @rule(how=st.sampled_from(["remove", "clear_hook", "clear", "owner"]))
+    def detonate(self, how: str) -> None:
+        """Remove the armed bomb's entry in the middle of a change (its owner's teardown, a clear, ...)."""
+        [name] = self.bombs
+        [entry] = [e for e in self.entries if e.key == ("b", name)]
+        if how == "owner" and entry.owner is not None:
+            doomed = [e for e in self.entries if e.owner == entry.owner]
+            assert self.registry.remove_owner(self.pool[entry.owner]) == self._remove(doomed)
+        elif how == "remove":
+            callback = self._callback_of(entry)
+            assert self.registry.remove(callback) == 1
+            del callback
+            self._remove([entry])
+        else:
+            hook = entry.hook if how == "clear_hook" else None
+            doomed = [e for e in self.entries if hook is None or e.hook is hook]
+            assert self.registry.clear(hook) == self._remove(doomed)
+
+    @precondition(lambda self: any(n not in self.planned for n in self.pool))
+    @rule(data=st.data())
+    def drop(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(n for n in self.pool if n not in self.planned)))
+        del self.pool[name]
+        self._settle()
+
+    @rule(hook=st.sampled_from(SYNC))
+    def dispatch(self, hook: Hook) -> None:
+        super().dispatch(hook)
+        hooks = {hook, Hook.CALLBACKS} if hook in (Hook.SUCCESS, Hook.FAILURE) else {hook}
+        self.planned.update(e.target for e in self.entries if e.hook in hooks and e.target is not None)
+
+    # -- the model of re-entrant changes ----------------------------------------------------
+
+    def _settle(self, collected: bool = False) -> None:
+        before = set(self.dead)
+        functions = {e.function: e for e in self.entries if e.function is not None}
+        super()._settle(collected)
+        died = self.dead - before
+        self.to_fire.extend(sorted(n for n in died if n in self.bombs))
+        REENTRANT_TALLY["function_deaths"] += sum(1 for n in died if n in functions)
+
+    def _apply(self, action: Action) -> Any:
+        """A bomb's change, applied to the model after the operation that killed it; its return value."""
+        kind, hook, which = action
+        if kind == "add":
+            assert hook is not None
+            if which == "f3":
+                entry = ModelEntry(hook, ("f", "f3"), f3)
+            else:
+                entry = ModelEntry(hook, ("k", "on_a"), KEEPER.on_a, owner="KEEPER", type_=Keeper)
+            return self._model_add(entry)
+        if kind == "remove":
+            key = ("f", "f3") if which == "f3" else ("k", "on_a")
+            doomed = [e for e in self.entries if e.key == key and (hook is None or e.hook is hook)]
+        elif kind == "remove_owner":
+            doomed = [e for e in self.entries if e.owner == "KEEPER"]
+        else:
+            doomed = [e for e in self.entries if hook is None or e.hook is hook]
+        return self._remove(doomed)
+
+    def _apply_fired(self) -> None:
+        while self.to_fire:
+            name = self.to_fire.pop(0)
+            action = self.bombs.pop(name)
+            results = [result for fired, result in self.log.fired if fired == name]
+            assert len(results) == 1, f"bomb {name} ({action}) died in the model; its __del__ ran {len(results)} times"
+            expected = self._apply(action)
+            queued = True if action[0] == "add" else 0
+            result = results[0]
+            assert result is queued or (result == expected and type(result) is type(expected)), (
+                f"bomb {name} ({action}) got {result!r}; expected {expected!r}, or {queued!r} when queued"
+            )
+            self.fired_count += 1
+            REENTRANT_TALLY["bombs"] += 1
+            REENTRANT_TALLY["queued"] += result is queued and result != expected
+        assert len(self.log.fired) == self.fired_count, (
+            f"bombs whose __del__ ran: {[n for n, _ in self.log.fired]}; the model expected {self.fired_count}"
+        )
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        if not hasattr(self, "log"):
+            return
+        self._apply_fired()
+        super().agrees_with_the_model()
+        self.registry._check_invariants()  # type: ignore[attr-defined]
+
+
+REENTRANT_SETTINGS = settings(
+    max_examples=50, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+
+
+def run_reentrant_machine() -> None:
+    """Run in a child interpreter: on a registry that blocks on its own thread, a bomb hangs it."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(ReentrantRegistryMachine, settings=REENTRANT_SETTINGS)
+    tally = REENTRANT_TALLY
+    assert tally["bombs"] >= 20 and tally["function_deaths"] >= 5, tally
+    print(f"reentrant machine: passed {tally}")
+
+
+def test_reentrant_changes_and_function_deaths_against_the_model() -> None:
+    from tests.child_process import run_child
+
+    out = run_child("from tests.test_stateful import run_reentrant_machine; run_reentrant_machine()", hang_after=120)
+    assert "reentrant machine: passed" in out, out
