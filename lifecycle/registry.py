@@ -53,12 +53,10 @@ How it stays correct when anything can happen between two bytecodes:
 from __future__ import annotations
 
 import collections
-import functools
 import inspect
 import itertools
 import logging
 import os
-import sys
 import threading
 import types
 import weakref
@@ -77,7 +75,6 @@ from lifecycle.entries import (
     CallableEntry,
     Callback,
     Entry,
-    Getter,
     Item,
     NameEntry,
     Spec,
@@ -126,35 +123,18 @@ def _settle_others() -> None:
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(before=_LOCK.acquire, after_in_parent=_LOCK.release, after_in_child=_LOCK.release)
 
+#: How many rounds of deaths caused by dropping removed callbacks a query waits out.
+_CASCADE = 8
+
+
+def _nothing() -> None:
+    """A change that changes nothing: running it settles what is queued."""
+
+
 #: Removals since the last compaction before the tables are copied, at least.
 _COMPACT_AFTER = 1024
 
 _ADDED, _DUPLICATE, _REFUSED = "added", "duplicate", "refused"
-
-
-def _death_callback(
-    registry_ref: weakref.ReferenceType[CallbackRegistry],
-    is_finalizing: Callable[[], bool] = sys.is_finalizing,
-) -> Callable[[str, int, weakref.ReferenceType[Any]], None]:
-    """The one weak-reference callback of a registry's anchors.
-
-    Each anchor's weak reference carries ``partial(on_anchor_death, table, key)``:
-    the name of the table it lives in (a name, not the dict, so that no
-    reference cycle runs through the registry) and its key there. It holds
-    the registry weakly (a dropped registry is not kept alive by the objects
-    it watched), only queues the death (it may run inside any code, on any
-    thread, with any lock held) and does nothing while the interpreter shuts
-    down, when the modules it would need may already be gone.
-    """
-
-    def on_anchor_death(table: str, key: int, ref: weakref.ReferenceType[Any]) -> None:
-        if is_finalizing():
-            return
-        registry = registry_ref()
-        if registry is not None:
-            registry._deaths.append((table, key, ref))
-
-    return on_anchor_death
 
 
 class CallbackRegistry:
@@ -188,7 +168,10 @@ class CallbackRegistry:
         self._integrations = ResolvedIntegrations(self.catalog, self.name)
         # Appended to on the right by any thread; only the settling thread pops, on the left,
         # so what it pops is what it peeked and applied.
-        self._deaths: collections.deque[tuple[str, int, weakref.ReferenceType[Any]]] = collections.deque()
+        # An anchor's weak-reference callback is this deque's C-level append: a dying object
+        # queues its own weak reference, and no Python line runs (none for an exception to hit).
+        self._deaths: collections.deque[weakref.ReferenceType[Any]] = collections.deque()
+        self._by_ref: dict[int, Anchor] = {}  # id(anchor.ref) -> anchor, for the anchors that watch a death
         self._queued: collections.deque[tuple[Callable[..., object], tuple[Any, ...]]] = collections.deque()
         self._graveyard: list[object] = []  # what changes removed, dropped after the lock
         self._messages: list[tuple[int, str]] = []  # (level, text) logged after the lock
@@ -201,7 +184,6 @@ class CallbackRegistry:
         self._serials = itertools.count()
         self._duplicates = self._refused = self._removed = self._collected = 0
         self._churn = 0  # removals since the tables were last compacted
-        self._on_anchor_death = _death_callback(weakref.ref(self))
 
     # -- the lock protocol --------------------------------------------------------------
 
@@ -221,36 +203,59 @@ class CallbackRegistry:
             self._queued.append((later or change, args))
             _UNSETTLED.append(self)
             return queued
-        with _LOCK:
-            try:
-                if self._deaths or self._queued:
-                    self._settle()
-                result = change(*args)
-                if self._queued or self._churn > _COMPACT_AFTER:
-                    self._settle()
-            except BaseException:
-                self._repair()
-                raise
-            if _UNSETTLED:
-                _settle_others()
+        result = self._under_lock(change, args)
         if self._graveyard or self._messages or _UNSETTLED:
             self._after_release()
         return result
 
-    def _query(self, query: Callable[..., T], *args: Any) -> T:
-        """``query(*args)`` on settled tables (on the tables as they are, on a re-entry)."""
-        if _owned():
-            return query(*args)
-        with _LOCK:
-            try:
-                if self._deaths or self._queued:
-                    self._settle()
-                result = query(*args)
-            except BaseException:
-                self._repair()
-                raise
+    def _under_lock(self, change: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """``_locked(change, args)`` with the lock held; only called when this thread does not hold it.
+
+        ``with _LOCK:`` gives the lock back wherever an exception lands in its
+        body, with two exceptions that a trace function can raise at:
+        CPython's exception table leaves out every ``NOP`` (so the body holds
+        no ``try:`` line: that is in ``_locked``), and the line event when the
+        ``with`` line is entered again to call ``__exit__``; the outer
+        ``except`` catches that one and releases the lock this call took.
+        """
+        try:
+            with _LOCK:
+                return self._locked(change, args)
+        except BaseException:
+            if _owned():
+                _LOCK.release()
+            raise
+
+    def _locked(self, change: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Settle, ``change(*args)``, settle; on any exception, repair before it propagates."""
+        try:
+            if self._deaths or self._queued:
+                self._settle()
+            result = change(*args)
+            if self._queued or self._churn > _COMPACT_AFTER:
+                self._settle()
             if _UNSETTLED:
                 _settle_others()
+        except BaseException:
+            self._repair()
+            raise
+        return result
+
+    def _query(self, query: Callable[..., T], *args: Any) -> T:
+        """``query(*args)`` on settled tables (on the tables as they are, on a re-entry).
+
+        Settling first, through a change that lets what it removed die
+        after the lock, makes the deaths that those drops cause (a strong
+        callback that held the last reference to another owner) part of the
+        answer too, so two queries in a row agree.
+        """
+        if _owned():
+            return query(*args)
+        for _ in range(_CASCADE):
+            if not (self._deaths or self._queued):
+                break
+            self._change(_nothing, (), None)
+        result = self._under_lock(query, args)
         if self._graveyard or self._messages or _UNSETTLED:
             self._after_release()
         return result
@@ -260,8 +265,8 @@ class CallbackRegistry:
         deaths, queued = self._deaths, self._queued
         while deaths or queued:
             while deaths:
-                table, key, ref = deaths[0]
-                anchor = self._tables[table].get(key)
+                ref = deaths[0]
+                anchor = self._by_ref.get(id(ref))
                 if anchor is not None and anchor.ref is ref:
                     self._drop_anchor(anchor, collected=True)
                 deaths.popleft()
@@ -287,8 +292,7 @@ class CallbackRegistry:
         if _owned():
             return  # still inside a critical section (a re-entry): the outermost call does it
         if _UNSETTLED:
-            with _LOCK:
-                _settle_others()
+            self._under_lock(_nothing, ())  # settles the others on its way out
         if self._graveyard:
             dead, self._graveyard = self._graveyard, []
             del dead
@@ -302,14 +306,15 @@ class CallbackRegistry:
         live = {serial: entry for entries in self._entries.values() for serial, entry in entries.items()}
         for hook, entries in self._entries.items():
             self._index[hook] = {entry.key: entry for entry in entries.values()}
+        for serial, entry in live.items():  # first: a live entry's anchor may have been forgotten already
+            for anchor in entry.anchors:
+                self._tables[anchor.table].setdefault(anchor.key, anchor).entries[serial] = entry
         for name, table in self._tables.items():
             for key, anchor in list(table.items()):
                 anchor.entries = {s: e for s, e in anchor.entries.items() if live.get(s) is e}
                 if not anchor.entries or anchor.key != key or anchor.table != name:
                     del table[key]
-        for serial, entry in live.items():
-            for anchor in entry.anchors:
-                self._tables[anchor.table].setdefault(anchor.key, anchor).entries[serial] = entry
+        self._by_ref = {id(anchor.ref): anchor for anchor in self._watched()}
         for hook in Hook:
             self._set_plan(hook, None)
         self._version += 1
@@ -323,6 +328,7 @@ class CallbackRegistry:
             table = self._tables[name] = dict(self._tables[name])
             for anchor in table.values():  # a function's anchor lists the entries of every owner
                 anchor.entries = dict(anchor.entries)
+        self._by_ref = dict(self._by_ref)
         self._churn = 0
 
     # -- changes (always under _LOCK, outermost) ------------------------------------------------
@@ -334,10 +340,12 @@ class CallbackRegistry:
         if anchor is not None:
             return anchor
         if weakly_referable(obj):
-            ref: Getter = weakref.ref(obj, functools.partial(self._on_anchor_death, table_name, key))
+            watcher = weakref.ref(obj, self._deaths.append)
+            anchor = Anchor(watcher, table_name, key)
+            self._by_ref[id(watcher)] = anchor
         else:
-            ref = constant(obj)
-        anchor = table[key] = Anchor(ref, table_name, key)
+            anchor = Anchor(constant(obj), table_name, key)
+        table[key] = anchor
         return anchor
 
     def _add(self, hook: Hook, spec: Spec) -> str:
@@ -441,6 +449,8 @@ class CallbackRegistry:
         table = self._tables[anchor.table]
         if table.get(anchor.key) is anchor:
             del table[anchor.key]
+            if self._by_ref.get(id(anchor.ref)) is anchor:
+                del self._by_ref[id(anchor.ref)]
             self._graveyard.append(anchor)
 
     def _set_plan(self, hook: Hook, plan: Plan | None) -> None:
@@ -505,27 +515,12 @@ class CallbackRegistry:
         if owner is not None and entry_class is CallableEntry and type(callback) is not types.MethodType:
             self_reference = reference_path(callback, owner)
         # _change(self._add, (hook, spec), True, self._add_queued), inlined: add is the hot
-        # path of every build, and this saves a third of its cost (python -m benchmarks: add).
+        # path of every build, and this saves a fifth of its cost (python -m benchmarks: add).
         if _owned():
             self._queued.append((self._add_queued, (hook, spec)))
             _UNSETTLED.append(self)
             return True
-        with _LOCK:
-            try:
-                if self._deaths or self._queued:
-                    self._settle()
-                if spec[1] in self._index[hook]:  # _add's first test, inlined for the duplicate path
-                    self._duplicates += 1
-                    outcome = _DUPLICATE
-                else:
-                    outcome = self._add(hook, spec)
-                if self._queued or self._churn > _COMPACT_AFTER:
-                    self._settle()
-            except BaseException:
-                self._repair()
-                raise
-            if _UNSETTLED:
-                _settle_others()
+        outcome = self._under_lock(self._add, (hook, spec))
         if self._graveyard or self._messages or _UNSETTLED:
             self._after_release()
         if outcome == _ADDED and self_reference is None:
@@ -724,6 +719,11 @@ class CallbackRegistry:
         stats = self.stats()
         return f"<CallbackRegistry {self.name!r}: {stats.total} callbacks, {stats.owners} owners>"
 
+    def _watched(self) -> list[Anchor]:
+        """The anchors whose object's death the registry hears of (held weakly, not by a getter)."""
+        anchors = [anchor for table in self._tables.values() for anchor in table.values()]
+        return [anchor for anchor in anchors if type(anchor.ref) is weakref.ref]
+
     def _check_invariants(self) -> None:
         """Raise ``AssertionError`` saying what is inconsistent; for tests.
 
@@ -763,6 +763,9 @@ class CallbackRegistry:
                         problems.append(f"entry {serial}: its {anchor.table} anchor is not in its table")
                     if anchor.entries.get(serial) is not entry:
                         problems.append(f"entry {serial} does not hang from its {anchor.table} anchor")
+        watched = self._watched()
+        if len(self._by_ref) != len(watched) or any(self._by_ref.get(id(a.ref)) is not a for a in watched):
+            problems.append(f"{len(self._by_ref)} death watchers for {len(watched)} weakly held anchors")
         for name, table in self._tables.items():
             for key, anchor in table.items():
                 if not anchor.entries:

@@ -125,9 +125,16 @@ def _run_async(world: World) -> None:
 
 
 def _kill_owner(world: World, index: int, collect: bool) -> None:
+    """Drop an owner, then make the call that applies its death (deaths are queued, applied lazily)."""
     world.owners[index] = None  # type: ignore[call-overload]
     if collect:
         gc.collect()
+    world.registry.remove(other_plain)
+
+
+def _kill_function(world: World) -> None:
+    world.functions[0] = None  # type: ignore[call-overload]
+    len(world.registry)
 
 
 def _queries(world: World) -> None:
@@ -160,7 +167,7 @@ OPERATIONS: dict[str, tuple[dict[str, Any], Callable[[World], object]]] = {
     "adispatch": ({}, _run_async),
     "owner_death": ({}, lambda w: _kill_owner(w, 0, collect=False)),
     "owner_death_collected": ({}, lambda w: _kill_owner(w, 1, collect=True)),
-    "function_death": ({}, lambda w: w.functions.__setitem__(0, None)),
+    "function_death": ({}, _kill_function),
     "queries": ({}, _queries),
 }
 

@@ -55,10 +55,12 @@ def scenario(operation: str) -> None:
         elif operation == "dispatch":
             results.append(registry.dispatch(Hook.SUCCESS, "signal"))
         else:
+            enabled = gc.isenabled()  # a handler can run inside another: only the outermost re-enables
             gc.disable()  # no collection between the two queries: they must see the same state
             total, stats = len(registry), registry.stats()
             counts = {hook.value: registry.count(hook) for hook in Hook}
-            gc.enable()
+            if enabled:
+                gc.enable()
             results.append((total, stats.total, counts == dict(stats.per_hook)))
 
     rng = random.Random(8)
