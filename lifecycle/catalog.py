@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from lifecycle.errors import UnknownIntegrationError
+from lifecycle.errors import BadIntegrationError, UnknownIntegrationError
 from lifecycle.integrations import CustomLogger
 
 LoggerFactory = Callable[[], CustomLogger]
@@ -53,9 +53,9 @@ class Catalog:
             )
         logger = factory()
         if not isinstance(logger, CustomLogger):
-            raise TypeError(
-                f"the factory for {name!r} returned a {type(logger).__name__}, "
-                f"expected a lifecycle.CustomLogger"
+            raise BadIntegrationError(
+                f"the factory for integration {name!r} returned a {type(logger).__name__}, "
+                f"expected a lifecycle.CustomLogger; register a factory that returns one"
             )
         return logger
 
@@ -71,15 +71,20 @@ catalog = Catalog()
 class ResolvedIntegrations:
     """One registry's integration instances: each name resolved once, then reused.
 
-    A name the catalog does not know is logged once as an error and skipped;
-    registering it later makes the next dispatch find it.
+    A name that cannot be resolved is a configuration error of that name: the
+    catalog does not know it, or its factory returned something that is not a
+    ``CustomLogger``. Either is logged once (one line, no traceback: nothing
+    crashed) and the name is skipped, not counted as called. The failed
+    factory is not called again on every dispatch; registering the name (again)
+    makes the next dispatch try the new factory.
     """
 
     def __init__(self, source: Catalog, registry_name: str) -> None:
         self._catalog = source
         self._registry_name = registry_name
         self._instances: dict[str, CustomLogger] = {}
-        self._reported: set[str] = set()
+        #: name -> the factory that failed for it (``None``: the name was unknown).
+        self._failed: dict[str, LoggerFactory | None] = {}
         self._lock = threading.RLock()
 
     def peek(self, name: str) -> CustomLogger | None:
@@ -95,13 +100,17 @@ class ResolvedIntegrations:
             return instance
         with self._lock:
             instance = self._instances.get(name)
-            if instance is None:
-                try:
-                    instance = self._catalog.resolve(name)
-                except UnknownIntegrationError as error:
-                    if name not in self._reported:
-                        self._reported.add(name)
-                        _log.error("registry %r skips %s", self._registry_name, error)
-                    return None
-                self._instances[name] = instance
+            if instance is not None:
+                return instance
+            factory = self._catalog.factory(name)
+            if name in self._failed and self._failed[name] is factory:
+                return None  # already reported, and nothing changed since
+            try:
+                instance = self._catalog.resolve(name)
+            except (UnknownIntegrationError, BadIntegrationError) as error:
+                self._failed[name] = factory
+                _log.error("registry %r skips %s", self._registry_name, error)
+                return None
+            self._failed.pop(name, None)
+            self._instances[name] = instance
             return instance

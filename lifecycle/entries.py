@@ -37,12 +37,26 @@ def weakly_referable(obj: object) -> bool:
     return type(obj).__weakrefoffset__ != 0
 
 
-def not_weakly_referable(obj: object, role: str) -> TypeError:
-    name = type(obj).__qualname__
+#: What else fixes a registration that would need a weak reference to ``obj`` (``not_weakly_referable``).
+STRONG_INSTEAD: Final = "pass weak=False and remove it yourself with remove_owner()/remove()"
+OTHER_OWNER: Final = "use an instance of a class of your own as the owner, or leave owner= out"
+LEAVE_WEAK_OUT: Final = "leave weak= out to have it held strongly"
+
+
+def not_weakly_referable(obj: object, role: str, instead: str) -> TypeError:
+    """The error for ``obj`` that cannot be weakly referenced, with fixes that work.
+
+    Adding ``'__weakref__'`` to ``__slots__`` is offered only for a class that
+    defines ``__slots__`` itself and is not variable-sized (``int``, ``str``,
+    ``tuple`` and their subclasses cannot take it); ``instead`` is the other fix.
+    """
+    cls = type(obj)
+    name = cls.__qualname__
+    fix = instead
+    if "__slots__" in vars(cls) and cls.__itemsize__ == 0:
+        fix = f"add '__weakref__' to {name}.__slots__, or {instead}"
     return TypeError(
-        f"{role} of type {name} cannot be weakly referenced, so the registry could not "
-        f"notice its death: add '__weakref__' to {name}.__slots__, or pass weak=False "
-        f"and remove it yourself with remove_owner()/remove()"
+        f"{role} of type {name} cannot be weakly referenced, so the registry could not notice its death: {fix}"
     )
 
 
@@ -105,7 +119,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
         owner = method_owner
         held_weakly = weak is not False
         if held_weakly and not weakly_referable(owner):
-            raise not_weakly_referable(owner, "the owner of bound method " + describe(callback))
+            raise not_weakly_referable(owner, "the owner of bound method " + describe(callback), STRONG_INSTEAD)
     else:
         if kind == NAME and weak:
             raise ValueError(
@@ -114,9 +128,9 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
             )
         held_weakly = bool(weak)
         if held_weakly and not weakly_referable(callback):
-            raise not_weakly_referable(callback, "callback " + describe(callback))
+            raise not_weakly_referable(callback, "callback " + describe(callback), LEAVE_WEAK_OUT)
         if owner is not None and not weakly_referable(owner):
-            raise not_weakly_referable(owner, "owner")
+            raise not_weakly_referable(owner, "owner", OTHER_OWNER)
     return kind, key, callback, owner, held_weakly, identity  # type: ignore[return-value]
 
 

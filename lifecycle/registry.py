@@ -376,7 +376,13 @@ class CallbackRegistry:
 
     def remove(self, callback: Callback, hook: HookLike | None = None) -> int:
         """Remove the entries that are duplicates of ``callback``, in ``hook`` or in all."""
-        _, key, _ = dedup_key(callback)
+        try:
+            _, key, _ = dedup_key(callback)
+        except TypeError:
+            raise TypeError(
+                f"remove() takes a callback as registered (an integration name, a lifecycle.CustomLogger, "
+                f"a bound method or another callable), got a value of type {type(callback).__name__}"
+            ) from None
         hooks = self._hooks(hook)
         removed = 0
         self._acquire()
