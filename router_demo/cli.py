@@ -49,7 +49,7 @@ def _swap_line(swap: Mapping[str, Any]) -> str:
 def _log_line(counts: Mapping[str, int]) -> str:
     line = "  lifecycle log           " + " ".join(f"{level.lower()}s={n}" for level, n in sorted(counts.items()))
     if any(counts.values()):
-        line += f" (the first {SHOWN_PER_LEVEL} of each on stderr)"
+        line += f" (the first {SHOWN_PER_LEVEL} of each level logged, all counted)"
     return line
 
 
