@@ -156,17 +156,20 @@ def embedded_config() -> dict[str, Any]:
     return data
 
 
+def config_data(source: object) -> Mapping[str, Any]:
+    """The configuration as data, not yet validated: a dict as given, or a TOML file's contents."""
+    if isinstance(source, (str, os.PathLike)):
+        return read_toml(source)
+    if isinstance(source, Mapping):
+        return source
+    raise ConfigError(f"a configuration is a dict or a TOML file path, got {type(source).__name__}")
+
+
 def load_config(source: ConfigSource) -> RouterConfig:
     """A validated ``RouterConfig`` from a dict, a TOML file path, or a ``RouterConfig``."""
     if isinstance(source, RouterConfig):
         return source
-    data: Mapping[str, Any]
-    if isinstance(source, (str, os.PathLike)):
-        data = read_toml(source)
-    elif isinstance(source, Mapping):
-        data = source
-    else:
-        raise ConfigError(f"a configuration is a dict or a TOML file path, got {type(source).__name__}")
+    data = config_data(source)
     unknown = sorted(set(data) - {"model_list", "integrations", "router_settings"})
     if unknown:
         raise ConfigError(f"unknown configuration keys {unknown}; expected model_list, integrations, router_settings")

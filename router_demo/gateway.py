@@ -30,13 +30,13 @@ from typing import Any
 import attrs
 
 import leakcheck
-from lifecycle import CallbackRegistry, Hook, default_registry
+from lifecycle import CallbackRegistry, Hook
 from lifecycle._checks import finite_number, int_at_least
-from router_demo.config import embedded_config, load_config, read_toml
+from router_demo.config import config_data, embedded_config, load_config
 from router_demo.errors import ConfigError, NoHealthyDeploymentError, ProviderError, RouterClosedError
 from router_demo.host import RouterHost
 from router_demo.integrations import MetricsLogger
-from router_demo.router import Router
+from router_demo.router import Router, registry_or_default
 
 MESSAGES = [{"role": "user", "content": "Summarise the incident report in one line."}]
 
@@ -178,13 +178,7 @@ class ReloadPlan:
 
 def _as_dict(config: Source) -> dict[str, Any]:
     """The configuration as a validated dict (a copy: the caller's stays untouched)."""
-    if config is None:
-        data = embedded_config()
-    elif isinstance(config, (str, Path)):
-        data = read_toml(config)
-    else:
-        load_config(config)  # a wrong type says what a configuration is
-        data = copy.deepcopy(dict(config))
+    data = embedded_config() if config is None else copy.deepcopy(dict(config_data(config)))
     load_config(data)  # raises ConfigError saying what is wrong
     return data
 
@@ -322,7 +316,7 @@ def _reload_many(
             seen.memory_start = _traced_bytes()
         if index == reloads // 2:
             seen.swap = _swap_metrics(host, plan, index)
-            swapped = "skipped" not in seen.swap
+            swapped = plan.can_swap
         router = host.reload(plan.config(index, swapped))
         seen.routers.add(router)
         seen.built += 1
@@ -383,7 +377,7 @@ def run_gateway(
     """
     _check_run(reloads, threads, pause)
     plan = ReloadPlan.of(_as_dict(config))
-    registry = registry if registry is not None else default_registry
+    registry = registry_or_default(registry)
     started = time.perf_counter()
     refused_before = registry.stats().refused
     with _tallied("lifecycle") as log:

@@ -75,7 +75,6 @@ class RouterHost:
         return [build_integration(spec, f"integrations[{index}]") for index, spec in enumerate(config.integrations)]
 
     def _check_open(self) -> None:
-        """Call holding the reload lock."""
         if self._closed:
             raise HostClosedError("this RouterHost is closed; build a new RouterHost to serve again")
 
@@ -95,6 +94,7 @@ class RouterHost:
 
     def reload(self, config: ConfigSource) -> Router:
         """Replace the router with one built from ``config``; returns the new router."""
+        self._check_open()  # before building anything; checked again under the lock
         new_config = load_config(config)
         integrations = self._build_integrations(new_config)
         with self._reload_lock:
@@ -130,6 +130,7 @@ class RouterHost:
                 return router.completion(model, messages)
             except RouterClosedError:
                 if router is self._router:
+                    self._check_open()
                     raise
 
     async def acompletion(self, model: str, messages: Sequence[Message]) -> dict[str, Any]:
@@ -140,6 +141,7 @@ class RouterHost:
                 return await router.acompletion(model, messages)
             except RouterClosedError:
                 if router is self._router:
+                    self._check_open()
                     raise
 
     def close(self) -> None:

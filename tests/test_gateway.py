@@ -152,3 +152,8 @@ def test_a_bad_configuration_stops_before_the_run() -> None:
     assert outcome["entries"] == 0
     with pytest.raises(ConfigError, match="a configuration is a dict or a TOML file path"):
         run_gateway(42, registry=CallbackRegistry())  # type: ignore[arg-type]
+
+
+def test_a_registry_that_is_not_one_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"registry must be a lifecycle\.CallbackRegistry or None, got str"):
+        run_gateway(config(), registry="default")  # type: ignore[arg-type]

@@ -164,6 +164,10 @@ def test_reload_after_close_is_a_clear_error_and_registers_nothing(registry: Cal
     assert isinstance(info.value, RuntimeError)
     with pytest.raises(HostClosedError):
         host.swap_integration(MetricsLogger, MetricsLogger(label="late"))
+    with pytest.raises(HostClosedError):
+        host.completion("m0", MESSAGES)
+    with pytest.raises(HostClosedError):
+        asyncio.run(host.acompletion("m0", MESSAGES))
     assert len(registry) == 0 and host.router.closed
 
 
