@@ -49,6 +49,9 @@ def test_leaky_shows_the_leak_and_exits_1(tmp_path: Path) -> None:
     chains = [e["chain"] for group in report["survivors"] for e in group["examples"] if e["chain"]]
     assert any(".strong -> bound method Router._on_" in chain and "__self__" in chain for chain in chains)
     assert "held by:" in result.stdout
+    # the limit warnings reach stderr, the first 3 of them; the summary counts them all
+    assert 1 <= result.stderr.count("max_callbacks=30") <= 3
+    assert summary["lifecycle_log"]["WARNING"] == summary["callbacks_refused"]
 
 
 def test_config_file_and_usage_errors(tmp_path: Path) -> None:
