@@ -5,7 +5,7 @@ dies, its callbacks leave every hook on their own. See ``CallbackRegistry``.
 """
 
 from lifecycle.catalog import Catalog, catalog
-from lifecycle.errors import CallbackLimitError, LifecycleError, UnknownIntegrationError
+from lifecycle.errors import BadIntegrationError, CallbackLimitError, LifecycleError, UnknownIntegrationError
 from lifecycle.hooks import Hook
 from lifecycle.integrations import CustomLogger, callback_key
 from lifecycle.registry import CallbackRegistry, default_registry
@@ -13,6 +13,7 @@ from lifecycle.scope import OwnerScope
 from lifecycle.stats import RegistryStats
 
 __all__ = [
+    "BadIntegrationError",
     "CallbackLimitError",
     "CallbackRegistry",
     "Catalog",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lifecycle.errors import UnknownIntegrationError
+from lifecycle.errors import BadIntegrationError, UnknownIntegrationError
 from lifecycle.integrations import CustomLogger
 
 LoggerFactory = Callable[[], CustomLogger]
@@ -52,9 +52,9 @@ class Catalog:
             )
         logger = factory()
         if not isinstance(logger, CustomLogger):
-            raise TypeError(
-                f"the factory for {name!r} returned a {type(logger).__name__}, "
-                f"expected a lifecycle.CustomLogger"
+            raise BadIntegrationError(
+                f"the factory for integration {name!r} returned a {type(logger).__name__}, "
+                f"expected a lifecycle.CustomLogger; register a factory that returns one"
             )
         return logger
 
@@ -70,18 +70,25 @@ catalog = Catalog()
 class ResolvedIntegrations:
     """One registry's integration instances: each name resolved once, then reused.
 
-    A name the catalog does not know is logged once as an error and skipped;
-    registering it later makes the next dispatch find it. There is no lock:
-    the factory (user code) runs outside any lock, and if two threads resolve
-    the same name at once, both call it and the first instance stored is the
-    one every dispatch uses from then on (``dict.setdefault`` is atomic).
+    A name that cannot be resolved is a configuration error of that name: the
+    catalog does not know it, or its factory returned something that is not a
+    ``CustomLogger``. Either is logged once (one line, no traceback: nothing
+    crashed) and the name is skipped, not counted as called. The failed
+    factory is not called again on every dispatch; registering the name (again)
+    makes the next dispatch try the new factory.
+
+    There is no lock: the factory (user code) runs outside any lock, and if
+    two threads resolve the same name at once, both call it and the first
+    instance stored is the one every dispatch uses from then on
+    (``dict.setdefault`` is atomic).
     """
 
     def __init__(self, source: Catalog, registry_name: str) -> None:
         self._catalog = source
         self._registry_name = registry_name
         self._instances: dict[str, CustomLogger] = {}
-        self._reported: set[str] = set()
+        #: name -> the factory that failed for it (``None``: the name was unknown).
+        self._failed: dict[str, LoggerFactory | None] = {}
 
     def peek(self, name: str) -> CustomLogger | None:
         """The instance already resolved for ``name``, without creating one."""
@@ -94,11 +101,14 @@ class ResolvedIntegrations:
         instance = self._instances.get(name)
         if instance is not None:
             return instance
+        factory = self._catalog.factory(name)
+        if name in self._failed and self._failed[name] is factory:
+            return None  # already reported, and nothing changed since
         try:
             instance = self._catalog.resolve(name)
-        except UnknownIntegrationError as error:
-            if name not in self._reported:
-                self._reported.add(name)
-                _log.error("registry %r skips %s", self._registry_name, error)
+        except (UnknownIntegrationError, BadIntegrationError) as error:
+            self._failed[name] = factory
+            _log.error("registry %r skips %s", self._registry_name, error)
             return None
+        self._failed.pop(name, None)
         return self._instances.setdefault(name, instance)

@@ -77,12 +77,26 @@ def weakly_referable(obj: object) -> bool:
     return type(obj).__weakrefoffset__ != 0
 
 
-def not_weakly_referable(obj: object, role: str) -> TypeError:
+#: What else fixes a registration that would need a weak reference to ``obj`` (``not_weakly_referable``).
+STRONG_INSTEAD: Final = "pass weak=False and remove it yourself with remove_owner()/remove()"
+OTHER_OWNER: Final = "use an instance of a class of your own as the owner, or leave owner= out"
+LEAVE_WEAK_OUT: Final = "leave weak= out to have it held strongly"
+
+
+def not_weakly_referable(obj: object, role: str, instead: str) -> TypeError:
+    """The error for ``obj`` that cannot be weakly referenced, with fixes that work.
+
+    Adding ``'__weakref__'`` to ``__slots__`` is offered only for a class that
+    defines ``__slots__`` itself and is not variable-sized (``int``, ``str``,
+    ``tuple`` and their subclasses cannot take it); ``instead`` is the other fix.
+    """
+    cls = type(obj)
     name = type_name(obj)
+    fix = instead
+    if "__slots__" in vars(cls) and cls.__itemsize__ == 0:
+        fix = f"add '__weakref__' to {name}.__slots__, or {instead}"
     return TypeError(
-        f"{role} of type {name} cannot be weakly referenced, so the registry could not "
-        f"notice its death: add '__weakref__' to {name}.__slots__, or pass weak=False "
-        f"and remove it yourself with remove_owner()/remove()"
+        f"{role} of type {name} cannot be weakly referenced, so the registry could not notice its death: {fix}"
     )
 
 
@@ -90,10 +104,10 @@ class Anchor:
     """An object the registry must not keep alive, and the entries that hang from it.
 
     ``ref`` returns the object, or ``None`` once it is dead: a plain
-    ``weakref.ref`` whose callback (a ``functools.partial`` naming this
-    anchor's table and key, so one function serves every anchor, as
-    ``KeyedRef`` does for ``WeakValueDictionary``) tells the registry. Dispatch
-    calls the same ``ref``. For an owner that cannot be weakly referenced and
+    ``weakref.ref`` whose callback is the registry's death queue's C-level
+    ``append``, so a death queues the reference itself and runs no Python
+    line; the registry finds the anchor again by ``id(ref)``. Dispatch calls
+    the same ``ref`` (a plain one: a subclass would be slower to call). For an owner that cannot be weakly referenced and
     is held strongly by its own callback (``weak=False``), ``ref`` is a plain
     getter: it changes nothing about the owner's life, which that callback
     already decides.
@@ -443,7 +457,7 @@ def warn_function_dies_at_once(method: types.MethodType) -> None:
     )
 
 
-def dedup_key(callback: object, verb: str = "register") -> tuple[str, Hashable]:
+def dedup_key(callback: object) -> tuple[str, Hashable]:
     """``(kind, key)`` of a callback; ``TypeError`` for anything that is not one."""
     kind = type(callback)
     if issubclass(kind, str):
@@ -458,7 +472,7 @@ def dedup_key(callback: object, verb: str = "register") -> tuple[str, Hashable]:
     if callable(callback):
         return CALLABLE, (CALLABLE, id(callback))
     raise TypeError(
-        f"cannot {verb} a {type_name(callback)}: expected an integration name (str), "
+        f"cannot register a {type_name(callback)}: expected an integration name (str), "
         f"a lifecycle.CustomLogger, a bound method or another callable"
     )
 
@@ -485,7 +499,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
         if weak is False:
             return CallableEntry, key, callback, method_owner, None
         if not weakly_referable(method_owner):
-            raise not_weakly_referable(method_owner, "the owner of bound method " + describe(callback))
+            raise not_weakly_referable(method_owner, "the owner of bound method " + describe(callback), STRONG_INSTEAD)
         if not weakly_referable(callback.__func__):  # type: ignore[attr-defined]
             raise TypeError(
                 f"the function of bound method {describe(callback)} cannot be weakly referenced; "
@@ -504,12 +518,12 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
         callback = str.__str__(callback)
     elif weak:
         if not weakly_referable(callback):
-            raise not_weakly_referable(callback, "callback " + describe(callback))
+            raise not_weakly_referable(callback, "callback " + describe(callback), LEAVE_WEAK_OUT)
         entry_class = WeakLoggerEntry if kind == LOGGER else WeakCallableEntry
     else:
         entry_class = LoggerEntry if kind == LOGGER else CallableEntry
     if owner is not None and not weakly_referable(owner):
-        raise not_weakly_referable(owner, "owner")
+        raise not_weakly_referable(owner, "owner", OTHER_OWNER)
     return entry_class, key, callback, owner, callback if entry_class.held_in is not None else None
 
 

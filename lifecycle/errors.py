@@ -11,3 +11,7 @@ class CallbackLimitError(LifecycleError):
 
 class UnknownIntegrationError(LifecycleError, LookupError):
     """A name that the integration catalog does not know."""
+
+
+class BadIntegrationError(LifecycleError, TypeError):
+    """A catalog factory returned something that is not a ``CustomLogger``: a configuration error of that name."""

@@ -602,7 +602,13 @@ class CallbackRegistry:
 
         On a same-thread re-entry (see ``add``) the removal is queued and 0 returned.
         """
-        _, key = dedup_key(callback, "remove")
+        try:
+            _, key = dedup_key(callback)
+        except TypeError:
+            raise TypeError(
+                f"remove() takes a callback as registered (an integration name, a lifecycle.CustomLogger, "
+                f"a bound method or another callable), got a value of type {type_name(callback)}"
+            ) from None
         return self._change(self._remove_keys, (self._hooks(hook), key), 0)
 
     def _remove_keys(self, hooks: Sequence[Hook], key: Hashable) -> int:

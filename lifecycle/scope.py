@@ -26,7 +26,7 @@ class OwnerScope:
         if owner is None:
             raise ValueError("bind() needs an owner object, got None")
         if not weakly_referable(owner):
-            raise not_weakly_referable(owner, "owner")
+            raise not_weakly_referable(owner, "owner", "bind an instance of a class of your own")
         self._registry = registry
         self._owner = weakref.ref(owner)
         self._closed = False

@@ -8,6 +8,7 @@ that reloads its router hundreds of times and shows that nothing leaks
 from router_demo.config import Deployment, RouterConfig, load_config
 from router_demo.errors import (
     ConfigError,
+    HostClosedError,
     NoHealthyDeploymentError,
     ProviderError,
     RouterClosedError,
@@ -27,6 +28,7 @@ __all__ = [
     "Deployment",
     "DeploymentStats",
     "FakeProvider",
+    "HostClosedError",
     "JsonlLogger",
     "MetricsLogger",
     "NoHealthyDeploymentError",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from leakcheck.progress import ProgressBar
 from router_demo.errors import ConfigError
-from router_demo.gateway import Summary, run_gateway
+from router_demo.gateway import SHOWN_PER_LEVEL, Summary, run_gateway
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,9 +36,25 @@ def _hooks_line(counts: dict[str, int]) -> str:
     return " ".join(f"{hook}={count}" for hook, count in counts.items())
 
 
+def _swap_line(swap: Mapping[str, Any]) -> str:
+    if "skipped" in swap:
+        return f"  integration swap        skipped: {swap['skipped']}"
+    return (
+        f"  integration swap        at reload {swap['at_reload']}: {swap['entries_removed']} entries of "
+        f"MetricsLogger replaced; events before {sum(swap['metrics_before'].values())}, "
+        f"after {sum(swap['metrics_after'].values())}"
+    )
+
+
+def _log_line(counts: Mapping[str, int]) -> str:
+    line = "  lifecycle log           " + " ".join(f"{level.lower()}s={n}" for level, n in sorted(counts.items()))
+    if any(counts.values()):
+        line += f" (the first {SHOWN_PER_LEVEL} of each level logged, all counted)"
+    return line
+
+
 def render(summary: Summary) -> str:
     verdict = "CLEAN" if summary.clean else "LEAK"
-    swap = summary.swap
     lines = [
         f"router_demo ({summary.mode}): {verdict}",
         f"  reloads                 {summary.reloads} in {summary.seconds:.1f}s, {summary.threads} threads + asyncio",
@@ -47,17 +64,12 @@ def render(summary: Summary) -> str:
         f"                          end:   {_hooks_line(dict(summary.callbacks_end))}",
         f"  routers alive           {summary.routers_alive} of {summary.routers_built} built"
         f" ({summary.routers_without_callbacks} had callbacks refused at the limit)",
-        f"  limit warnings          {summary.limit_warnings}",
+        f"  callbacks refused       {summary.callbacks_refused} (registry stats)",
+        _log_line(summary.lifecycle_log),
         f"  memory per reload       {summary.memory_per_reload_bytes:+.0f} bytes",
     ]
-    if summary.first_limit_warning:
-        lines.append(f"  first limit warning     {summary.first_limit_warning}")
-    if swap:
-        lines.append(
-            f"  integration swap        at reload {swap['at_reload']}: {swap['entries_removed']} entries of "
-            f"MetricsLogger replaced; events before {sum(swap['metrics_before'].values())}, "
-            f"after {sum(swap['metrics_after'].values())}"
-        )
+    if summary.swap:
+        lines.append(_swap_line(summary.swap))
     lines.append("  leakcheck verdict (reload cycles on a registry of their own):")
     lines.extend("    " + line for line in summary.leakcheck_text.splitlines())
     return "\n".join(lines)

@@ -25,7 +25,9 @@ from typing import Any, Union
 
 import attrs
 
+from lifecycle._checks import finite_number, int_at_least
 from router_demo.errors import ConfigError
+from router_demo.integrations import check_integration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +36,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 ConfigSource = Union[Mapping[str, Any], str, "os.PathLike[str]", "RouterConfig"]
 
-_SETTINGS = {"cooldown_failures": int, "cooldown_seconds": (int, float), "seed": (int, type(None))}
+_SETTINGS = ("cooldown_failures", "cooldown_seconds", "seed")
+
+#: The longest fake latency a deployment may have: a minute (a larger one is a typo that hangs the demo).
+MAX_LATENCY_MS = 60_000.0
 
 
 @attrs.frozen
@@ -51,6 +56,8 @@ class Deployment:
 
 @attrs.frozen
 class RouterConfig:
+    """A validated configuration (``load_config`` makes one): what ``RouterHost`` builds a router from."""
+
     model_list: tuple[Deployment, ...]
     integrations: tuple[str | Mapping[str, Any], ...] = ()
     cooldown_failures: int = 3
@@ -58,13 +65,26 @@ class RouterConfig:
     seed: int | None = None
 
 
-def _number(value: Any, where: str, low: float, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+def _number(value: object, where: str, low: float, high: float | None = None) -> float:
+    number = finite_number(value, where, ConfigError)
+    if number < low or (high is not None and number > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise ConfigError(f"{where} must be {bound}, got {value!r}")
-    return float(value)
+    return number
+
+
+def check_settings(
+    cooldown_failures: object, cooldown_seconds: object, seed: object, where: str = ""
+) -> tuple[int, float, int | None]:
+    """The router's settings, checked: the one home of these rules, for ``load_config`` and ``Router``.
+
+    ``where`` prefixes the names in messages (``"router_settings."`` for a configuration file).
+    """
+    failures = int_at_least(cooldown_failures, f"{where}cooldown_failures", 1, ConfigError)
+    seconds = _number(cooldown_seconds, f"{where}cooldown_seconds", 0)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"{where}seed must be an int or None, got {seed!r}")
+    return failures, seconds, seed
 
 
 def parse_deployments(model_list: object) -> tuple[Deployment, ...]:
@@ -85,7 +105,9 @@ def parse_deployments(model_list: object) -> tuple[Deployment, ...]:
         model = params.get("model")
         if not isinstance(model, str) or not model:
             raise ConfigError(f"{where}.litellm_params.model must be a non-empty string, got {model!r}")
-        latency = _number(params.get("mock_latency_ms", 0), f"{where}.litellm_params.mock_latency_ms", 0)
+        latency = _number(
+            params.get("mock_latency_ms", 0), f"{where}.litellm_params.mock_latency_ms", 0, MAX_LATENCY_MS
+        )
         failure = _number(params.get("mock_failure_rate", 0), f"{where}.litellm_params.mock_failure_rate", 0, 1)
         info = item.get("model_info")
         given_id = info.get("id") if isinstance(info, Mapping) else None
@@ -98,17 +120,20 @@ def parse_deployments(model_list: object) -> tuple[Deployment, ...]:
     return tuple(deployments)
 
 
+def deployments_of(model_list: object) -> tuple[Deployment, ...]:
+    """``Deployment`` objects as given (a ``RouterConfig``'s), or parsed from a ``model_list``."""
+    if isinstance(model_list, (list, tuple)) and model_list and all(isinstance(d, Deployment) for d in model_list):
+        return tuple(model_list)
+    return parse_deployments(model_list)
+
+
 def _parse_integrations(value: object) -> tuple[str | Mapping[str, Any], ...]:
     if value is None:
         return ()
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
         raise ConfigError(f"integrations must be a list of names or tables, got {value!r}")
     for index, item in enumerate(value):
-        if isinstance(item, str) and item:
-            continue
-        if isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"]:
-            continue
-        raise ConfigError(f"integrations[{index}] must be a name or a table with a 'name' key, got {item!r}")
+        check_integration(item, f"integrations[{index}]")
     return tuple(value)
 
 
@@ -131,17 +156,20 @@ def embedded_config() -> dict[str, Any]:
     return data
 
 
+def config_data(source: object) -> Mapping[str, Any]:
+    """The configuration as data, not yet validated: a dict as given, or a TOML file's contents."""
+    if isinstance(source, (str, os.PathLike)):
+        return read_toml(source)
+    if isinstance(source, Mapping):
+        return source
+    raise ConfigError(f"a configuration is a dict or a TOML file path, got {type(source).__name__}")
+
+
 def load_config(source: ConfigSource) -> RouterConfig:
     """A validated ``RouterConfig`` from a dict, a TOML file path, or a ``RouterConfig``."""
     if isinstance(source, RouterConfig):
         return source
-    data: Mapping[str, Any]
-    if isinstance(source, (str, os.PathLike)):
-        data = read_toml(source)
-    elif isinstance(source, Mapping):
-        data = source
-    else:
-        raise ConfigError(f"a configuration is a dict or a TOML file path, got {type(source).__name__}")
+    data = config_data(source)
     unknown = sorted(set(data) - {"model_list", "integrations", "router_settings"})
     if unknown:
         raise ConfigError(f"unknown configuration keys {unknown}; expected model_list, integrations, router_settings")
@@ -151,16 +179,16 @@ def load_config(source: ConfigSource) -> RouterConfig:
     unknown = sorted(set(settings) - set(_SETTINGS))
     if unknown:
         raise ConfigError(f"unknown router_settings {unknown}; expected {sorted(_SETTINGS)}")
-    failures = settings.get("cooldown_failures", 3)
-    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
-        raise ConfigError(f"router_settings.cooldown_failures must be a positive integer, got {failures!r}")
-    seed = settings.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"router_settings.seed must be an integer, got {seed!r}")
+    failures, seconds, seed = check_settings(
+        settings.get("cooldown_failures", 3),
+        settings.get("cooldown_seconds", 5.0),
+        settings.get("seed"),
+        where="router_settings.",
+    )
     return RouterConfig(
         model_list=parse_deployments(data.get("model_list")),
         integrations=_parse_integrations(data.get("integrations")),
         cooldown_failures=failures,
-        cooldown_seconds=_number(settings.get("cooldown_seconds", 5.0), "router_settings.cooldown_seconds", 0),
+        cooldown_seconds=seconds,
         seed=seed,
     )

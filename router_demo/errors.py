@@ -1,9 +1,11 @@
-"""What the router raises."""
+"""What the router raises.
 
-from lifecycle import LifecycleError
+``RouterError`` is the router's own base, apart from ``lifecycle.LifecycleError``:
+a router configuration error is not an error of the callback registry.
+"""
 
 
-class RouterError(LifecycleError):
+class RouterError(Exception):
     """Base class of the router's errors."""
 
 
@@ -17,6 +19,10 @@ class UnknownModelError(RouterError, LookupError):
 
 class RouterClosedError(RouterError, RuntimeError):
     """The router was closed (a hot reload replaced it); use the host's current router."""
+
+
+class HostClosedError(RouterClosedError):
+    """The ``RouterHost`` was closed: it reloads nothing more; build a new one."""
 
 
 class ProviderError(RouterError):

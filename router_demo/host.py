@@ -6,12 +6,12 @@ import threading
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from lifecycle import CallbackRegistry, CustomLogger, Hook, callback_key, default_registry
+from lifecycle import CallbackRegistry, CustomLogger, Hook, callback_key
 from router_demo.config import ConfigSource, RouterConfig, load_config
-from router_demo.errors import RouterClosedError
+from router_demo.errors import HostClosedError, RouterClosedError
 from router_demo.integrations import build_integration
 from router_demo.provider import Message
-from router_demo.router import Router
+from router_demo.router import Router, registry_or_default
 
 #: The hooks an integration listens on: before the call, after it (sync and async), service events.
 INTEGRATION_HOOKS = (Hook.INPUT, Hook.CALLBACKS, Hook.SERVICE)
@@ -30,14 +30,18 @@ class RouterHost:
 
     ``leaky=True`` reproduces the classic mistake for the demo: routers hold
     their callbacks strongly (``weak=False``) and old routers are never closed.
+    After ``close()`` the host reloads nothing more (``HostClosedError``).
     """
 
     def __init__(
         self, config: ConfigSource, *, registry: CallbackRegistry | None = None, leaky: bool = False
     ) -> None:
-        self.registry = registry if registry is not None else default_registry
+        if not isinstance(leaky, bool):
+            raise TypeError(f"leaky must be True or False, got {leaky!r}")
+        self.registry = registry_or_default(registry)
         self.leaky = leaky
         self._reload_lock = threading.Lock()
+        self._closed = False
         self._integrations: dict[Hashable, CustomLogger] = {}
         self.reloads = 0
         self.config = load_config(config)
@@ -67,7 +71,12 @@ class RouterHost:
 
     @staticmethod
     def _build_integrations(config: RouterConfig) -> list[CustomLogger]:
-        return [build_integration(spec) for spec in config.integrations]
+        """The configuration's integrations; ``ConfigError`` for one that cannot start, before anything changes."""
+        return [build_integration(spec, f"integrations[{index}]") for index, spec in enumerate(config.integrations)]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HostClosedError("this RouterHost is closed; build a new RouterHost to serve again")
 
     def _register(self, logger: CustomLogger) -> None:
         for hook in INTEGRATION_HOOKS:
@@ -85,9 +94,11 @@ class RouterHost:
 
     def reload(self, config: ConfigSource) -> Router:
         """Replace the router with one built from ``config``; returns the new router."""
+        self._check_open()  # before building anything; checked again under the lock
         new_config = load_config(config)
         integrations = self._build_integrations(new_config)
         with self._reload_lock:
+            self._check_open()
             new_router = self._build(new_config)
             old_router, self._router = self._router, new_router
             self._apply_integrations(integrations)
@@ -102,6 +113,7 @@ class RouterHost:
         if not isinstance(new_logger, CustomLogger):
             raise TypeError(f"new_logger must be a lifecycle.CustomLogger, got {type(new_logger).__name__}")
         with self._reload_lock:
+            self._check_open()
             removed = self.registry.remove_by_type(old_type)
             for key, logger in list(self._integrations.items()):
                 if isinstance(logger, old_type):
@@ -118,6 +130,7 @@ class RouterHost:
                 return router.completion(model, messages)
             except RouterClosedError:
                 if router is self._router:
+                    self._check_open()
                     raise
 
     async def acompletion(self, model: str, messages: Sequence[Message]) -> dict[str, Any]:
@@ -128,10 +141,13 @@ class RouterHost:
                 return await router.acompletion(model, messages)
             except RouterClosedError:
                 if router is self._router:
+                    self._check_open()
                     raise
 
     def close(self) -> None:
-        """Close the current router and remove the host's integrations."""
-        self._router.close()
-        self.registry.remove_owner(self)
-        self._integrations.clear()
+        """Close the current router and remove the host's integrations. Idempotent; no reload after it."""
+        with self._reload_lock:
+            self._closed = True
+            self._router.close()
+            self.registry.remove_owner(self)
+            self._integrations.clear()

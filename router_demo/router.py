@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from lifecycle import CallbackRegistry, Hook, default_registry
-from router_demo.config import Deployment, parse_deployments
+from router_demo.config import Deployment, check_settings, deployments_of
 from router_demo.errors import NoHealthyDeploymentError, ProviderError, RouterClosedError, UnknownModelError
 from router_demo.provider import FakeProvider, Message
 
@@ -89,6 +89,34 @@ class DeploymentStats:
         return self.total_latency_ms / self.successes if self.successes else 0.0
 
 
+def registry_or_default(registry: object) -> CallbackRegistry:
+    """``registry``, or ``lifecycle.default_registry`` for ``None``; ``TypeError`` for anything else."""
+    if registry is None:
+        return default_registry
+    if not isinstance(registry, CallbackRegistry):
+        raise TypeError(f"registry must be a lifecycle.CallbackRegistry or None, got {type(registry).__name__}")
+    return registry
+
+
+def check_call(model: object, messages: object) -> None:
+    """The arguments of ``completion``/``acompletion``: a model name and a non-empty list of message dicts."""
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a model name (str), got {type(model).__name__}")
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
+        raise TypeError(
+            f"messages must be a list of message dicts like {{'role': 'user', 'content': ...}}, "
+            f"got {type(messages).__name__}"
+        )
+    if not messages:
+        raise ValueError("messages must not be empty: give at least one {'role': ..., 'content': ...} dict")
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(
+                f"messages[{index}] must be a dict like {{'role': 'user', 'content': ...}}, "
+                f"got {type(message).__name__}"
+            )
+
+
 class Router:
     """Routes ``completion`` calls to deployments, with cooldown of failing deployments.
 
@@ -111,18 +139,18 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         weak: bool = True,
     ) -> None:
-        if all(isinstance(item, Deployment) for item in model_list) and model_list:
-            self.deployments: tuple[Deployment, ...] = tuple(model_list)  # type: ignore[arg-type]
-        else:
-            self.deployments = parse_deployments(model_list)
-        if isinstance(cooldown_failures, bool) or not isinstance(cooldown_failures, int) or cooldown_failures < 1:
-            raise ValueError(f"cooldown_failures must be a positive int, got {cooldown_failures!r}")
-        if not isinstance(cooldown_seconds, (int, float)) or cooldown_seconds < 0:
-            raise ValueError(f"cooldown_seconds must be a number >= 0, got {cooldown_seconds!r}")
+        self.deployments: tuple[Deployment, ...] = deployments_of(model_list)
+        failures, seconds, seed = check_settings(cooldown_failures, cooldown_seconds, seed)
+        if provider is not None and not isinstance(provider, FakeProvider):
+            raise TypeError(f"provider must be a FakeProvider or None, got {type(provider).__name__}")
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds (like time.monotonic), got {clock!r}")
+        if not isinstance(weak, bool):
+            raise TypeError(f"weak must be True or False, got {weak!r}")
+        self.registry = registry_or_default(registry)
         self.id = next(_router_ids)
-        self.registry = registry if registry is not None else default_registry
-        self.cooldown_failures = cooldown_failures
-        self.cooldown_seconds = float(cooldown_seconds)
+        self.cooldown_failures = failures
+        self.cooldown_seconds = seconds
         self._clock = clock
         self._provider = provider if provider is not None else FakeProvider(seed)
         self._rng = random.Random(seed)
@@ -182,6 +210,7 @@ class Router:
 
     def _attempts(self, model: str, messages: Sequence[Message]) -> Iterator[tuple[Deployment, CallContext]]:
         """One context per deployment to try, in seeded shuffled order."""
+        check_call(model, messages)
         if self._closed:
             raise RouterClosedError(f"router #{self.id} is closed; use the host's current router")
         deployments = self._by_model.get(model)

@@ -377,3 +377,27 @@ def test_an_owner_dying_in_a_cycle_during_adispatch_is_skipped(registry: Callbac
     registry.add("async_success", holder["doomed"].on_async)
     assert asyncio.run(registry.adispatch("async_success")) == 1
     assert doomed_calls == []
+
+
+def test_a_factory_that_returns_no_custom_logger_is_logged_once_and_skipped(
+    registry: CallbackRegistry, catalog: Catalog, lifecycle_log: pytest.LogCaptureFixture
+) -> None:
+    made: list[int] = []
+
+    def bad_factory() -> Any:
+        made.append(1)
+        return "not a logger"
+
+    catalog.register("bad", bad_factory)
+    registry.add("success", "bad")
+    assert registry.dispatch("success") == 0  # not counted as called
+    assert registry.dispatch("success") == 0
+    assert asyncio.run(registry.adispatch("success")) == 0
+    errors = [r for r in lifecycle_log.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert "'bad'" in message and "str" in message and "CustomLogger" in message
+    assert errors[0].exc_info is None  # a configuration error, not a crash: no traceback
+    assert len(made) == 1  # the bad factory is not called again on every dispatch
+    catalog.register("bad", Recorder)  # fixed later: the next dispatch finds it
+    assert registry.dispatch("success") == 1

@@ -6,12 +6,13 @@ import asyncio
 import gc
 import threading
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lifecycle import CallbackRegistry, Hook
-from router_demo import ConfigError, ConsoleLogger, MetricsLogger, Router, RouterHost
+from router_demo import ConfigError, ConsoleLogger, HostClosedError, MetricsLogger, Router, RouterHost
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -152,3 +153,61 @@ def test_the_leaky_host_shows_the_classic_leak() -> None:
     assert registry.count(Hook.SUCCESS) == 30  # stuck at the limit
     assert not any(host.router.registered.values())  # later routers silently get no callbacks
     assert registry.stats().refused > 0
+
+
+def test_reload_after_close_is_a_clear_error_and_registers_nothing(registry: CallbackRegistry) -> None:
+    host = RouterHost(config(), registry=registry)
+    host.close()
+    host.close()  # idempotent
+    with pytest.raises(HostClosedError, match="closed; build a new RouterHost") as info:
+        host.reload(config())
+    assert isinstance(info.value, RuntimeError)
+    with pytest.raises(HostClosedError):
+        host.swap_integration(MetricsLogger, MetricsLogger(label="late"))
+    with pytest.raises(HostClosedError):
+        host.completion("m0", MESSAGES)
+    with pytest.raises(HostClosedError):
+        asyncio.run(host.acompletion("m0", MESSAGES))
+    assert len(registry) == 0 and host.router.closed
+
+
+@pytest.mark.parametrize(
+    ("integrations", "message"),
+    [
+        (("nosuch",), r"integrations\[0\]: no integration named 'nosuch'"),
+        ({"name": "metrics", "colour": "red"}, r"unknown option 'colour' for 'metrics'"),
+        ({"name": "jsonl"}, r"'jsonl' needs the option 'path'"),
+    ],
+)
+def test_bad_integrations_are_config_errors_that_change_nothing(
+    registry: CallbackRegistry, integrations: Any, message: str
+) -> None:
+    items = integrations if isinstance(integrations, tuple) else (integrations,)
+    with pytest.raises(ConfigError, match=message):
+        RouterHost(config(integrations=items), registry=registry)
+    assert len(registry) == 0
+    host = RouterHost(config(), registry=registry)
+    before, size = host.router, len(registry)
+    with pytest.raises(ConfigError, match=message):
+        host.reload(config(integrations=items))
+    assert host.router is before and not before.closed and len(registry) == size
+
+
+def test_an_integration_that_cannot_start_is_a_config_error(registry: CallbackRegistry, tmp_path: Path) -> None:
+    unwritable = tmp_path / "no-such-folder" / "events.jsonl"
+    with pytest.raises(ConfigError, match=r"integration 'jsonl' cannot start: .*no-such-folder.*No such file") as info:
+        RouterHost(config(integrations=({"name": "jsonl", "path": str(unwritable)},)), registry=registry)
+    assert "\n" not in str(info.value)
+    assert len(registry) == 0
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="cannot start"):
+        RouterHost(config(integrations=({"name": "jsonl", "path": str(folder)},)), registry=registry)
+    assert len(registry) == 0
+
+
+def test_host_arguments_are_checked() -> None:
+    with pytest.raises(TypeError, match=r"registry must be a lifecycle\.CallbackRegistry or None, got str"):
+        RouterHost(config(), registry="default")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="leaky must be True or False"):
+        RouterHost(config(), leaky=None)  # type: ignore[arg-type]

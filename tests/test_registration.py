@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import operator
 import weakref
 from typing import Any
 
@@ -390,3 +391,58 @@ def test_success_and_failure_route_coroutine_functions_to_async_hooks(registry: 
     assert registry.callbacks(Hook.ASYNC_SUCCESS) == (owner.on_async,)
     assert registry.callbacks(Hook.ASYNC_FAILURE) == (_coroutine_function,)
     assert registry.callbacks(Hook.SUCCESS) == ("langfuse",)
+
+
+class SlottedInt(int):
+    __slots__ = ()  # a subclass of int cannot add '__weakref__' to __slots__ at all
+
+    def method(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("owner", [7, "text", (1, 2), SlottedInt(3)])
+def test_the_hint_for_an_owner_tag_that_cannot_be_weakly_referenced_works(
+    registry: CallbackRegistry, owner: object
+) -> None:
+    with pytest.raises(TypeError) as info:
+        registry.add("success", plain, owner=owner)
+    message = str(info.value)
+    assert type(owner).__qualname__ in message
+    assert "__slots__" not in message  # the class cannot get '__weakref__'
+    assert "weak=False" not in message  # an owner tag is always held weakly: weak=False changes nothing
+    with pytest.raises(TypeError):
+        registry.add("success", plain, owner=owner, weak=False)
+    assert "leave owner= out" in message and "instance of a class of your own" in message
+    assert registry.add("success", plain)  # following the hint works
+    assert registry.add("success", lambda: None, owner=Owner())
+    with pytest.raises(TypeError) as info:
+        registry.bind(owner)
+    assert "__slots__" not in str(info.value) and "weak=False" not in str(info.value)
+
+
+def test_the_hint_for_a_bound_method_of_an_unfixable_class_says_weak_false(registry: CallbackRegistry) -> None:
+    method = SlottedInt(3).method
+    with pytest.raises(TypeError) as info:
+        registry.add("success", method)
+    message = str(info.value)
+    assert "SlottedInt" in message and "weak=False" in message and "__slots__" not in message
+    assert registry.add("success", method, weak=False)  # following the hint works
+
+
+def test_the_slots_hint_is_given_where_adding_weakref_works(registry: CallbackRegistry) -> None:
+    with pytest.raises(TypeError) as info:
+        registry.add("success", plain, owner=Slotted())
+    message = str(info.value)
+    assert "add '__weakref__' to Slotted.__slots__" in message and "weak=False" not in message
+    assert registry.add("success", plain, owner=SlottedWeak())  # following it works
+
+
+def test_weak_true_on_a_callable_that_cannot_be_weakly_referenced_says_leave_weak_out(
+    registry: CallbackRegistry,
+) -> None:
+    callback = operator.itemgetter(0)  # a C callable without weak reference support
+    with pytest.raises(TypeError) as info:
+        registry.add("success", callback, weak=True)
+    message = str(info.value)
+    assert "leave weak= out" in message and "__slots__" not in message
+    assert registry.add("success", callback)

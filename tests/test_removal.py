@@ -203,3 +203,13 @@ def test_the_function_of_a_weak_callable_dying_counts_as_collected(registry: Cal
     registry.add("success", lambda *a: None, owner=owner, weak=True)
     collect()
     assert len(registry) == 0 and registry.stats().collected == 1 and registry.stats().owners == 0
+
+
+@pytest.mark.parametrize("bad", [42, None, 3.5])
+def test_remove_of_something_that_cannot_be_registered_says_remove(bad: object) -> None:
+    registry = CallbackRegistry()
+    with pytest.raises(TypeError) as info:
+        registry.remove(bad)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith("remove()") and type(bad).__name__ in message and "cannot register" not in message
+    assert "bound method" in message and "CustomLogger" in message

@@ -6,6 +6,8 @@ import asyncio
 import gc
 import io
 import json
+import math
+import re
 import weakref
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from lifecycle import CallbackRegistry, Hook
 from router_demo import (
     ConfigError,
     ConsoleLogger,
+    DeploymentStats,
     JsonlLogger,
     MetricsLogger,
     NoHealthyDeploymentError,
@@ -249,10 +252,10 @@ def test_a_good_config_loads(tmp_path: Path) -> None:
         ({"model_list": [{"model_name": "m"}]}, r"model_list\[0\]\.litellm_params"),
         ({"model_list": [{"model_name": "m", "litellm_params": {}}]}, r"litellm_params\.model must"),
         ({"model_list": [deployment("m", "p", failure=2)]}, "mock_failure_rate must be between 0"),
-        ({"model_list": [deployment("m", "p", latency=-1)]}, "mock_latency_ms must be at least 0"),
+        ({"model_list": [deployment("m", "p", latency=-1)]}, "mock_latency_ms must be between 0 and 60000"),
         ({"integrations": "metrics"}, "integrations must be a list"),
         ({"integrations": [3]}, r"integrations\[0\]"),
-        ({"router_settings": {"cooldown_failures": 0}}, "cooldown_failures must be a positive integer"),
+        ({"router_settings": {"cooldown_failures": 0}}, r"router_settings\.cooldown_failures must be an int >= 1"),
         ({"router_settings": {"bogus": 1}}, r"unknown router_settings \['bogus'\]"),
         ({"extra": 1}, r"unknown configuration keys \['extra'\]"),
     ],
@@ -270,3 +273,100 @@ def test_unreadable_config_files_are_config_errors(tmp_path: Path) -> None:
     broken.write_text("model_list = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
+
+
+# -- bad input: clear errors, nothing half-built --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model_list": [deployment("m", "p", latency=math.inf)]}, "mock_latency_ms must be a finite number"),
+        ({"model_list": [deployment("m", "p", latency=math.nan)]}, "mock_latency_ms must be a finite number"),
+        ({"model_list": [deployment("m", "p", latency=1e9)]}, "mock_latency_ms must be between 0 and 60000"),
+        ({"model_list": [deployment("m", "p", failure=math.nan)]}, "mock_failure_rate must be a finite number"),
+        ({"router_settings": {"cooldown_seconds": math.nan}}, "cooldown_seconds must be a finite number"),
+        ({"router_settings": {"cooldown_seconds": math.inf}}, "cooldown_seconds must be a finite number"),
+        ({"router_settings": {"cooldown_failures": True}}, r"router_settings\.cooldown_failures must be an int"),
+        ({"router_settings": {"seed": 1.5}}, r"router_settings\.seed must be an int or None"),
+        ({"integrations": ["nosuch"]}, r"integrations\[0\]: no integration named 'nosuch' \(known: .*'metrics'"),
+        ({"integrations": [{"name": "nosuch"}]}, r"integrations\[0\]: no integration named 'nosuch'"),
+        (
+            {"integrations": [{"name": "metrics", "colour": "red"}]},
+            r"integrations\[0\]: unknown option 'colour' for 'metrics'; it takes \['label'\]",
+        ),
+        ({"integrations": ["metrics", {"name": "jsonl"}]}, r"integrations\[1\]: 'jsonl' needs the option 'path'"),
+        ({"integrations": [{"name": "jsonl", "path": 3}]}, r"integrations\[0\]: option 'path' of 'jsonl' must be"),
+    ],
+)
+def test_bad_values_and_integrations_are_config_errors(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config({**GOOD, **change})
+
+
+def test_a_table_may_name_a_catalog_integration_without_options() -> None:
+    from lifecycle import catalog
+
+    assert load_config({**GOOD, "integrations": [{"name": "console"}]}).integrations == ({"name": "console"},)
+    catalog.register("router-tests-custom", MetricsLogger)
+    assert load_config({**GOOD, "integrations": [{"name": "router-tests-custom"}]})
+    with pytest.raises(ConfigError, match=r"unknown option 'x' for 'router-tests-custom'; it takes none"):
+        load_config({**GOOD, "integrations": [{"name": "router-tests-custom", "x": 1}]})
+
+
+def test_router_errors_are_not_registry_errors() -> None:
+    from lifecycle import LifecycleError
+    from router_demo import RouterError
+
+    assert not issubclass(RouterError, LifecycleError)
+    assert not issubclass(ConfigError, LifecycleError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"seed": "x"}, ValueError, "seed must be an int or None, got 'x'"),
+        ({"seed": True}, ValueError, "seed must be an int or None"),
+        ({"registry": "default"}, TypeError, "registry must be a lifecycle.CallbackRegistry or None, got str"),
+        ({"cooldown_failures": 0}, ValueError, "cooldown_failures must be an int >= 1, got 0"),
+        ({"cooldown_seconds": math.nan}, ValueError, "cooldown_seconds must be a finite number"),
+        ({"cooldown_seconds": -1}, ValueError, "cooldown_seconds must be at least 0"),
+        ({"provider": object()}, TypeError, "provider must be a FakeProvider or None"),
+        ({"clock": 3}, TypeError, "clock must be a callable returning seconds"),
+        ({"weak": None}, TypeError, "weak must be True or False"),
+    ],
+)
+def test_router_arguments_are_checked(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    registry = kwargs.pop("registry", CallbackRegistry(name="args"))
+    with pytest.raises(error, match=re.escape(message)):
+        Router([deployment("m", "p/m")], registry=registry, **kwargs)
+    if isinstance(registry, CallbackRegistry):
+        assert len(registry) == 0  # nothing half-registered
+
+
+@pytest.mark.parametrize("model_list", [None, 3, "gpt-4o", [], [None]])
+def test_router_model_list_is_checked(model_list: Any) -> None:
+    with pytest.raises(ValueError, match="model_list"):
+        Router(model_list, registry=CallbackRegistry())
+
+
+@pytest.mark.parametrize(
+    ("model", "messages", "error", "message"),
+    [
+        ("m", "hi", TypeError, "messages must be a list of message dicts"),
+        ("m", None, TypeError, "messages must be a list of message dicts like {'role': 'user', 'content': ...}, got "
+        "NoneType"),
+        ("m", ["hi"], TypeError, r"messages[0] must be a dict"),
+        ("m", [], ValueError, "messages must not be empty"),
+        (None, MESSAGES, TypeError, "model must be a model name (str), got NoneType"),
+    ],
+)
+def test_completion_arguments_are_checked(
+    registry: CallbackRegistry, model: Any, messages: Any, error: type[Exception], message: str
+) -> None:
+    router = Router([deployment("m", "p/m")], registry=registry)
+    with pytest.raises(error, match=re.escape(message)):
+        router.completion(model, messages)
+    with pytest.raises(error, match=re.escape(message)):
+        asyncio.run(router.acompletion(model, messages))
+    assert router.stats()["m/p/m#0"] == DeploymentStats()  # nothing was dispatched
