@@ -252,6 +252,19 @@ class ReferenceIndex:
         self.root_names = {id(obj): name for name, obj in (named_roots or {}).items()}
         self._roots.update(self.root_names)
 
+    def _rank(self, key: int, obj: object) -> int:
+        """Which root to prefer when several are found at the same depth: the most useful holder first.
+
+        A module global (``mymodule.CALLBACKS``) says where to look better
+        than a function's ``__globals__`` or a frame's locals; the order in
+        which the collector lists referrers differs between versions (3.13).
+        """
+        if isinstance(obj, types.ModuleType):
+            return 0
+        if isinstance(obj, types.FrameType):
+            return 1
+        return 2 if key in self.root_names else 3
+
     def chain_to(self, target: object, max_depth: int = _MAX_DEPTH, max_width: int = 20_000) -> list[object] | None:
         """The shortest chain ``[root, ..., target]``, or ``None`` when no root holds it."""
         parents: dict[int, int | None] = {id(target): None}
@@ -265,6 +278,7 @@ class ReferenceIndex:
             referrers.extend(self._held_by_frame[key] for key in wanted if key in self._held_by_frame)
             local = {id(referrers), id(frontier), id(nodes), id(parents), id(wanted)}
             next_frontier: list[object] = []
+            roots: list[int] = []
             for referrer in referrers:
                 key = id(referrer)
                 if key in parents or key in self._ignored or key in local or _is_own_frame(referrer):
@@ -275,14 +289,16 @@ class ReferenceIndex:
                 parents[key] = id(child)
                 nodes[key] = referrer
                 if key in self._roots:
-                    chain = [referrer]
-                    cursor = parents[key]
-                    while cursor is not None:
-                        chain.append(nodes[cursor])
-                        cursor = parents[cursor]
-                    return chain
-                if len(next_frontier) < max_width:
+                    roots.append(key)
+                elif len(next_frontier) < max_width:
                     next_frontier.append(referrer)
             del referrers
+            if roots:
+                cursor: int | None = min(roots, key=lambda key: self._rank(key, nodes[key]))
+                chain = []
+                while cursor is not None:
+                    chain.append(nodes[cursor])
+                    cursor = parents[cursor]
+                return chain
             frontier = next_frontier
         return None

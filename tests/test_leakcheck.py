@@ -42,7 +42,7 @@ def test_allocation_sites_are_given_where_tracemalloc_knows_them() -> None:
 
 def test_a_slow_leak_of_plain_data_is_found_by_memory_and_explained_by_site() -> None:
     report = check(leak_zoo.slow_leak_of_plain_data, cycles=20, rounds=4)
-    assert report.leaked and report.leaked_measures == ("traced memory",), str(report)
+    assert report.leaked and report.leaked_measures == ("Python memory blocks",), str(report)
     assert report.memory_growth and "leak_zoo.py" in report.memory_growth[0][0]
 
 
