@@ -188,10 +188,13 @@ def check(
                 if started_tracing:
                     tracemalloc.start(1)
                 explanation_cycles, sites = _traced_rounds(run, per_round, min(rounds, 3))
-            groups = _survivor_groups(run, sampler, leaked, measures[0].leaked, max_examples) if explain else []
+            owners = sampler.owners([m.leaked for m in measures[-len(probes) :]]) if explain and leaked else []
+            groups = _survivor_groups(run, leaked, measures[0].leaked, max_examples, sampler, owners) if explain else []
+            del owners
     finally:
         gc.unfreeze()
-    details = sampler.details([m.leaked for m in measures[-len(probes):]]) if explain and leaked else []
+    details = sampler.details([m.leaked for m in measures[-len(probes) :]]) if explain and leaked else []
+    details = _native_in_context(details, measures)
     try:
         hint = holder_hint(measures)
         survivors, graphs = _explain(
@@ -230,29 +233,53 @@ def _traced_rounds(run: _Run, per_round: int, count: int) -> tuple[int, tuple[tu
 #: Probe measures that hold objects where the collector cannot see them, and what to say about each.
 _HIDDEN_HOLDERS = {
     "atexit callbacks": "atexit (an atexit.register(obj.method) never unregistered)",
-    "native heap (glibc mallinfo2)": "a C extension (native memory grew alongside)",
-    "live threads": "a thread's state (a running thread's target or arguments)",
-    "pending asyncio tasks": "an asyncio task (a pending task's coroutine and its locals)",
+    "live threads": "a running thread (its target, arguments or frames)",
+    "pending asyncio tasks": "a pending asyncio task (its coroutine, callbacks or the loop's handles)",
     "signal handlers": "the signal module (a handler set per cycle)",
+    "native heap (glibc mallinfo2)": "a C extension (native memory grew alongside)",
 }
 
 
 def holder_hint(measures: Sequence[Measure]) -> str:
-    """Where to look when no chain reaches a leaked object: what grew alongside it, and who likely holds it."""
-    grew = [m for m in measures if m.name in _HIDDEN_HOLDERS and (m.leaked or m.growth > 0)]
+    """Where to look when no chain reaches a leaked object: what grew alongside it, and who likely holds it.
+
+    Measures that leaked come first, then those that merely grew; among
+    equals, the order of ``_HIDDEN_HOLDERS`` (the most specific holder first).
+    """
+    order = list(_HIDDEN_HOLDERS)
+    grew = sorted(
+        (m for m in measures if m.name in _HIDDEN_HOLDERS and (m.leaked or m.growth > 0)),
+        key=lambda m: (not m.leaked, order.index(m.name)),
+    )
     if not grew:
         return "nothing process-wide grew alongside: likely held by a C extension or the interpreter itself"
     alongside = ", ".join(f"{m.name} {m.growth:+d}" for m in grew)
     return f"{alongside} alongside: likely held by {_HIDDEN_HOLDERS[grew[0].name]}"
 
 
+def _native_in_context(
+    details: list[tuple[str, list[str]]], measures: Sequence[Measure]
+) -> list[tuple[str, list[str]]]:
+    """The native heap's explanation, told apart: alone it is C code's; beside other leaks, likely theirs."""
+    others = [m.name for m in measures if m.leaked and not m.name.startswith("native heap")]
+    if not others:
+        return details
+    text = f"grew alongside {', '.join(others)}: likely their native part (locks, thread states, buffers)"
+    return [(name, [text] if name.startswith("native heap") else lines) for name, lines in details]
+
+
 _Group = tuple[str, int, bool, str, list[Any]]
 
 
-def _survivor_groups(run: _Run, sampler: Sampler, leaked: bool, objects_leaked: bool, limit: int) -> list[_Group]:
+def _survivor_groups(
+    run: _Run, leaked: bool, objects_leaked: bool, limit: int, sampler: Sampler, owners: list[object]
+) -> list[_Group]:
     """What to explain: built objects still alive, and (on a leak) types that grew every round.
 
-    Collected while the old heap is still frozen, so the scan sees only new objects.
+    Collected while the old heap is still frozen, so the scan sees only new
+    objects. A type is left out when all its new instances are parts of the
+    surviving built objects or of ``owners`` (the new threads and tasks a
+    probe found), or hold one of them directly: those are told already.
     """
     groups: list[_Group] = []
     by_type: dict[str, list[Any]] = {}
@@ -268,34 +295,38 @@ def _survivor_groups(run: _Run, sampler: Sampler, leaked: bool, objects_leaked: 
         examples: dict[str, list[Any]] = {name: [] for name in wanted}
         new_objects = gc.get_objects()  # the old heap is frozen: only objects created since the baseline
         ours = {id(groups), id(by_type), *map(id, by_type.values()), id(examples), *map(id, examples.values())}
+        ours.update((id(owners), id(ours), id(run.alive), *map(id, run.alive)))
         for obj in new_objects:
             name = type_name(type(obj))
             if name in examples and id(obj) not in ours:
                 examples[name].append(obj)
-        explained = _explained_by(by_type.values(), {id(obj) for obj in new_objects})
+        explained = _explained_by([*by_type.values(), owners], {id(obj) for obj in new_objects})
         del new_objects
         for name in sorted(wanted, key=lambda n: -growth[n]):
-            if examples[name] and all(explained(obj) for obj in examples[name]):
-                continue  # parts of the leaked built objects, or what holds them: their chains say it already
-            groups.append((name, growth[name], True, "instances gained since baseline", examples[name][-limit:]))
+            # Parts of the leaked built objects, threads or tasks, or what holds them, are told already.
+            untold = [obj for obj in examples[name] if not explained(obj)]
+            if owners:  # new threads or tasks leaked: their internals need no chain each
+                groups.append((name, growth[name], True, "instances gained with the new threads or tasks", []))
+            elif untold or not examples[name]:
+                groups.append((name, growth[name], True, "instances gained since baseline", untold[-limit:]))
     return groups
 
 
 def _explained_by(built: Iterable[list[Any]], new: set[int]) -> Callable[[object], bool]:
-    """A test: is an object part of a surviving built object, or a direct holder of one?
+    """A test: is an object part of a surviving built object (or owner), or a direct holder of one or its parts?
 
     Parts are searched among ``new`` objects only (those created since the
     baseline), so the walk never strays into classes and modules.
     """
     owners = {id(obj) for objects in built for obj in objects}
     owned: set[int] = set()
+    seen = set(owners)
     frontier = [obj for objects in built for obj in objects]
     while frontier:
-        frontier = [
-            obj for obj in gc.get_referents(*frontier) if id(obj) in new and id(obj) not in owned | owners
-        ]
+        frontier = [obj for obj in gc.get_referents(*frontier) if id(obj) in new and id(obj) not in seen]
         owned.update(id(obj) for obj in frontier)
-    return lambda obj: id(obj) in owned or any(id(child) in owners for child in gc.get_referents(obj))
+        seen.update(id(obj) for obj in frontier)
+    return lambda obj: id(obj) in owned or any(id(c) in owners or id(c) in owned for c in gc.get_referents(obj))
 
 
 def _explain(

@@ -54,11 +54,16 @@ class Probe:
         """Lines that name what grew, in words a user can act on."""
         return []
 
+    def owners(self, before: Any) -> list[object]:
+        """Python objects that stand for what grew (new threads, tasks): what their parts are explained by."""
+        return []
 
-def _grouped(items: Iterable[str], noun: str) -> list[str]:
-    """``15 x <item>`` lines, most frequent first, at most ``MAX_LINES`` of them."""
+
+def _grouped(items: Iterable[str], noun: str, plural: str | None = None) -> list[str]:
+    """``15 <nouns> <item>`` lines, most frequent first, at most ``MAX_LINES`` of them."""
     counts = collections.Counter(items)
-    lines = [f"{count} {noun}{'' if count == 1 else 's'} {item}" for item, count in counts.most_common(MAX_LINES)]
+    plural = plural or noun + "s"
+    lines = [f"{count} {noun if count == 1 else plural} {item}" for item, count in counts.most_common(MAX_LINES)]
     rest = sum(counts.values()) - sum(count for _, count in counts.most_common(MAX_LINES))
     if rest:
         lines.append(f"and {rest} more")
@@ -154,11 +159,14 @@ class ResidentMemory(NativeHeap):
 _FD_DIR = "/proc/self/fd"
 
 
+_GONE = "(closed while listed)"
+
+
 def _fd_target(fd: str) -> str:
     try:
         target = os.readlink(f"{_FD_DIR}/{fd}")
     except OSError:
-        return "(closed while listed)"
+        return _GONE  # the directory's own fd, for one
     for kind in ("socket", "pipe"):
         if target.startswith(f"{kind}:["):
             return kind
@@ -178,7 +186,7 @@ class OpenFds(Probe):
         return {fd: _fd_target(fd) for fd in os.listdir(_FD_DIR)}
 
     def explain(self, before: Any, after: Any) -> list[str]:
-        return _grouped(_new(before, after), "fd")
+        return _grouped((target for target in _new(before, after) if target != _GONE), "fd")
 
 
 #: Where each thread started during a check was started from (filled while ``recording_thread_starts``).
@@ -237,6 +245,18 @@ class Threads(Probe):
     def explain(self, before: Any, after: Any) -> list[str]:
         return _grouped(_new(before, after), "thread")
 
+    def owners(self, before: Any) -> list[object]:
+        found: list[object] = [vars(_STARTED_AT)["data"]]  # its weak keys are ours
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            if thread.ident not in before:
+                found.append(thread)
+                frame = frames.get(thread.ident) if thread.ident is not None else None
+                while frame is not None:  # a running frame shows its locals to no one else
+                    found.extend(frame.f_locals.values())
+                    frame = frame.f_back
+        return found
+
 
 def _task_sets() -> list[Any]:
     """The interpreter's registries of asyncio tasks of every loop (names differ across versions)."""
@@ -291,6 +311,9 @@ class Tasks(Probe):
     def explain(self, before: Any, after: Any) -> list[str]:
         return _grouped(_new(before, after), "pending task")
 
+    def owners(self, before: Any) -> list[object]:
+        return [task for task in pending_tasks() if id(task) not in before]
+
 
 def _children() -> list[int]:
     pids: list[int] = []
@@ -329,7 +352,7 @@ class Children(Probe):
         return {pid: _child_description(pid) for pid in _children()}
 
     def explain(self, before: Any, after: Any) -> list[str]:
-        return _grouped(_new(before, after), "child process:")
+        return _grouped(_new(before, after), "child process:", "child processes:")
 
 
 # -- process-wide registries -------------------------------------------------------------

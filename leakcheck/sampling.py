@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import array
 import gc
+import sys
+import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +41,28 @@ def full_collection(limit: int = 5) -> None:
     for _ in range(limit):
         if gc.collect() == 0:
             return
+
+
+def settle(seconds: float = 0.002) -> None:
+    """Bring the process to rest before a reading.
+
+    Let other threads run what the cycles handed them (an event loop, a
+    worker): a thread waiting for the GIL asks for it only after 5 ms, and a
+    round of small cycles can finish sooner, so the reading would miss the
+    tasks a loop in another thread has not yet had the chance to create.
+
+    And empty the interpreter's type attribute cache: each slot keeps the
+    name it was last looked up with, so code that builds attribute names
+    afresh (``match`` class patterns read ``__match_args__`` through a new
+    string each time: ``traceback`` does, to format every logged exception)
+    keeps one more string alive per call until its 4096 slots are full, a
+    bounded growth that looks like a leak for hundreds of cycles.
+    """
+    time.sleep(seconds)
+    _clear_internal_caches()
+
+
+_clear_internal_caches = getattr(sys, "_clear_internal_caches", None) or sys._clear_type_cache
 
 
 def type_name(cls: type) -> str:
@@ -92,6 +116,7 @@ class Sampler:
         closures' cells) are then created after the freeze in every reading
         alike, the baseline's included: the first round is not skewed.
         """
+        settle()
         for probe in self.probes:
             probe.read()
         self.baseline_states = [probe.state() for probe in self.probes]
@@ -104,6 +129,7 @@ class Sampler:
         The totals go straight into the arrays (no list, no int object kept),
         then the bookkeeping runs between ``_mark`` and ``_kept_since_mark``.
         """
+        settle()
         full_collection()
         first_probe = len(self.columns) - len(self.probes)
         self.columns[0][index] = survivors()
@@ -152,6 +178,14 @@ class Sampler:
             name: self.previous_types.get(name, 0) - self.baseline_types.get(name, 0)
             for name in sorted(self.always_growing or ())
         }
+
+    def owners(self, leaked: Sequence[bool]) -> list[object]:
+        """The Python objects standing for what each leaked probe counts (new threads, new tasks)."""
+        found: list[object] = []
+        for probe, before, flag in zip(self.probes, self.baseline_states, leaked, strict=True):
+            if flag:
+                found.extend(probe.owners(before))
+        return found
 
     def details(self, leaked: Sequence[bool]) -> list[tuple[str, list[str]]]:
         """``(probe name, lines)`` explaining each probe whose measure leaked (``leaked``: one flag per probe)."""
