@@ -29,8 +29,16 @@ from leakcheck.graphs import write_graph
 from leakcheck.probes import default_probes, recording_thread_starts
 from leakcheck.report import Detail, Example, LeakReport, Measure, Survivors
 from leakcheck.sampling import Sampler, SiteGrowth, full_collection, type_name
+from lifecycle._checks import int_at_least
 
 Progress = Callable[[int, int], None]
+
+
+class NestedCheckError(RuntimeError):
+    """Raised by ``check`` inside another check: the inner one would unfreeze the outer one's heap."""
+
+
+_running: list[bool] = []  # non-empty while a check runs
 
 
 class LeakError(AssertionError):
@@ -63,8 +71,7 @@ def validate(
     if build is None:
         raise TypeError("build must be callable, got None")
     for name, value, low in (("cycles", cycles, 2), ("warmup", warmup, 0), ("rounds", rounds, 2)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        int_at_least(value, name, low)
     if cycles < rounds:
         raise ValueError(f"cycles ({cycles}) must be at least rounds ({rounds}): each round runs whole cycles")
     for kind in watch:
@@ -150,6 +157,30 @@ def check(
     watch = tuple(watch)
     registries = tuple(registries)
     validate(build, teardown, exercise, cycles=cycles, warmup=warmup, rounds=rounds, watch=watch)
+    if _running:
+        raise NestedCheckError("leakcheck.check cannot run inside another check (each freezes and unfreezes the heap)")
+    _running.append(True)
+    try:
+        return _check(build, teardown, exercise, cycles, warmup, rounds, watch, registries, graph_dir, explain,
+                      max_examples, progress)  # fmt: skip
+    finally:
+        _running.clear()
+
+
+def _check(
+    build: Callable[[], Any],
+    teardown: Callable[[Any], Any] | None,
+    exercise: Callable[[Any], Any] | None,
+    cycles: int,
+    warmup: int,
+    rounds: int,
+    watch: tuple[type, ...],
+    registries: tuple[Any, ...],
+    graph_dir: str | None,
+    explain: bool,
+    max_examples: int,
+    progress: Progress | None,
+) -> LeakReport:
     per_round = cycles // rounds
     started = time.perf_counter()
     run = _Run(build, teardown, exercise, progress, warmup + per_round * rounds)
