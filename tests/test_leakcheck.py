@@ -222,3 +222,26 @@ def test_chains_label_builtin_methods_and_frame_locals() -> None:
     text = render(chain)
     assert text.startswith("frame of test_chains_label_builtin_methods_and_frame_locals")
     assert text.endswith("-> local variable 'hold' -> list of 1[0] -> builtin_function_or_method -> __self__ -> Widget")
+
+
+def test_edge_labels_from_the_table_of_edge_kinds() -> None:
+    import types
+
+    from leakcheck.explain import _edge, slot_values
+
+    widget = leak_zoo.Widget()
+
+    class Failure(Exception):
+        def __init__(self, widget: leak_zoo.Widget) -> None:
+            super().__init__("failed")
+            self.widget = widget
+
+    point = leak_zoo.Point(1, 2)
+    assert _edge(Failure(widget), widget) == ".widget"  # an exception's own attributes, too
+    assert _edge({"key": widget}, widget) == "['key']"
+    assert _edge([0, widget], widget) == "[1]"
+    assert _edge({widget}, widget) == "item"
+    assert _edge(widget.on_event, widget) == "__self__"
+    assert _edge(types.SimpleNamespace(a=1), widget) == "referent"
+    assert _edge(point, point.y) == ".y"
+    assert dict(slot_values(point)) == {"__weakref__": None, "x": 1, "y": 2}
