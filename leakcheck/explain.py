@@ -279,6 +279,9 @@ class ReferenceIndex:
                 if not _is_own_frame(walker):
                     self._roots.add(id(walker))
                     snapshot = walker.f_locals
+                    if snapshot is walker.f_globals:
+                        walker = walker.f_back
+                        continue  # a module's code: its "locals" are the module's globals, found as such
                     self._ignored.add(id(snapshot))
                     for value in snapshot.values():
                         self._held_by_frame.setdefault(id(value), walker)

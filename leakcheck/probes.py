@@ -183,10 +183,11 @@ class OpenFds(Probe):
         return len(os.listdir(_FD_DIR))
 
     def state(self) -> dict[str, str]:
-        return {fd: _fd_target(fd) for fd in os.listdir(_FD_DIR)}
+        targets = {fd: _fd_target(fd) for fd in os.listdir(_FD_DIR)}
+        return {fd: target for fd, target in targets.items() if target != _GONE}  # the listing's own fd
 
     def explain(self, before: Any, after: Any) -> list[str]:
-        return _grouped((target for target in _new(before, after) if target != _GONE), "fd")
+        return _grouped(_new(before, after), "fd")
 
 
 #: Where each thread started during a check was started from (filled while ``recording_thread_starts``).

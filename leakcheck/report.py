@@ -123,7 +123,7 @@ class LeakReport:
         if unchanged:
             lines.append(f"       unchanged: {', '.join(unchanged)}")
         for detail in (d for d in self.details if d.lines):
-            lines.append(f"  {detail.measure}:")
+            lines.append(f"  {detail.measure}, new since the baseline and still there at the end:")
             lines.extend(f"      {line}" for line in detail.lines)
         for group in self.survivors:
             kind = "leaked" if group.leaked else "retained (constant, not a leak)"
