@@ -245,3 +245,23 @@ def test_edge_labels_from_the_table_of_edge_kinds() -> None:
     assert _edge(types.SimpleNamespace(a=1), widget) == "referent"
     assert _edge(point, point.y) == ".y"
     assert dict(slot_values(point)) == {"__weakref__": None, "x": 1, "y": 2}
+
+
+ONE_TIME: list[str] = []
+
+
+def test_a_site_that_grew_once_is_not_listed_only_one_that_grew_every_round() -> None:
+    calls = [0]
+
+    def build() -> leak_zoo.Widget:
+        calls[0] += 1
+        if calls[0] == 3 + 6 + 6 + 1:  # the first traced cycle: a cache filled once, and big
+            ONE_TIME.extend(f"cached line {n}" for n in range(2000))
+        return leak_zoo.bound_method_in_a_list()
+
+    report = check(build, cycles=6, rounds=3, warmup=3)
+    assert report.leaked and report.explanation_cycles == 6
+    sites = [site for site, _, _ in report.memory_growth]
+    line = leak_zoo.bound_method_in_a_list.__code__.co_firstlineno + 2  # CALLBACKS.append(widget.on_event)
+    assert any(site.endswith(f"leak_zoo.py:{line}") for site in sites), sites  # grew in every cycle
+    assert not any("test_leakcheck.py" in site for site in sites), sites
