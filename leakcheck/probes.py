@@ -278,6 +278,11 @@ def pending_tasks() -> list[asyncio.Task[Any]]:
     return [task for task in tasks if not task.done()]
 
 
+def running_loops() -> set[asyncio.AbstractEventLoop]:
+    """The running event loops that have pending tasks (a loop with none has nothing to catch up on)."""
+    return {task.get_loop() for task in pending_tasks() if task.get_loop().is_running()}
+
+
 def _suspended_at(coroutine: Any) -> str:
     """The innermost frame of the coroutine chain outside the standard library: where it waits."""
     where = None

@@ -30,7 +30,7 @@ import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leakcheck.probes import MemoryBlocks, NativeHeap, Probe
+from leakcheck.probes import MemoryBlocks, NativeHeap, Probe, running_loops
 
 _OWN_FILES = (__file__.rsplit("/", 1)[0] + "/*", tracemalloc.__file__)
 _NOT_OURS = [tracemalloc.Filter(False, pattern) for pattern in _OWN_FILES]
@@ -49,7 +49,10 @@ def settle(seconds: float = 0.002) -> None:
     Let other threads run what the cycles handed them (an event loop, a
     worker): a thread waiting for the GIL asks for it only after 5 ms, and a
     round of small cycles can finish sooner, so the reading would miss the
-    tasks a loop in another thread has not yet had the chance to create.
+    tasks a loop in another thread has not yet had the chance to create. On a
+    loaded machine 2 ms may not be enough, so while a running event loop
+    still has callbacks queued (``call_soon_threadsafe``,
+    ``run_coroutine_threadsafe``), the wait goes on, up to 100 ms.
 
     And empty the interpreter's type attribute cache: each slot keeps the
     name it was last looked up with, so code that builds attribute names
@@ -59,6 +62,10 @@ def settle(seconds: float = 0.002) -> None:
     bounded growth that looks like a leak for hundreds of cycles.
     """
     time.sleep(seconds)
+    for _ in range(50):  # a loop in another thread with callbacks still queued: give it up to 100 ms more
+        if not any(getattr(loop, "_ready", None) for loop in running_loops()):
+            break
+        time.sleep(seconds)
     _clear_internal_caches()
 
 
