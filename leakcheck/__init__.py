@@ -5,9 +5,10 @@
 """
 
 from leakcheck.harness import LeakError, assert_no_leaks, check, grows_every_round
-from leakcheck.report import Example, LeakReport, Measure, Survivors
+from leakcheck.report import Detail, Example, LeakReport, Measure, Survivors
 
 __all__ = [
+    "Detail",
     "Example",
     "LeakError",
     "LeakReport",

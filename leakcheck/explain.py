@@ -1,12 +1,16 @@
 """Who holds a leaked object: the shortest reference chain from a root, as text.
 
-A root is a module in ``sys.modules`` or a frame running on some thread.
-The search builds a reverse reference index once (one pass over the
-collector's objects), then walks backwards breadth-first from each example,
-so explaining several objects costs one heap pass, not one per hop. Every hop
-is labelled with how the parent refers to the child: a global's name, an
-attribute, a dict key, a list index, a closure variable, ``__defaults__``,
-``__self__``, a frame's local variable, ``tb_frame``...
+A root is a module in ``sys.modules``, a frame running on some thread, or
+one of the check's own callables (``build``, ``teardown``, ``exercise``).
+The search walks backwards breadth-first from each example, asking the
+collector for the referrers of a whole level at once (one
+``gc.get_referrers`` call per level), so a chain of depth d costs d heap
+passes whatever the number of objects on the way; the locals of running
+frames, which the collector does not show, are indexed once. When several
+roots are found at the same depth, a module global is preferred. Every hop
+is labelled with how the parent refers to the child (``_EDGE_KINDS``): a
+global's name, an attribute, a dict key, a list index, a closure variable,
+``__defaults__``, ``__self__``, a frame's local variable, ``tb_frame``...
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import gc
 import sys
 import tracemalloc
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 _PACKAGE_DIR = __file__.rsplit("/", 1)[0]
@@ -73,67 +77,99 @@ def _key_text(key: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _edge(parent: object, child: object) -> str:
-    """How ``parent`` refers to ``child``: ``.name``, ``[3]``, ``['key']``, or a word."""
-    if isinstance(parent, types.ModuleType):
-        return "" if child is parent.__dict__ else "referent"
-    if isinstance(parent, dict):
-        for key, value in parent.items():
-            if value is child:
-                return f"[{_key_text(key)}]"
-        for key in parent:
-            if key is child:
-                return "key"
-        return "referent"
-    if isinstance(parent, (list, tuple, collections.deque)):
-        for index, value in enumerate(parent):
-            if value is child:
-                return f"[{index}]"
-        return "referent"
-    if isinstance(parent, (set, frozenset)):
-        return "item"
-    if isinstance(parent, types.MethodType):
-        return "__self__" if parent.__self__ is child else "__func__"
-    if isinstance(parent, types.FunctionType):
-        for name in ("__defaults__", "__kwdefaults__", "__closure__", "__globals__", "__dict__"):
-            if getattr(parent, name) is child:
-                return name
-        return "referent"
-    if isinstance(parent, types.CellType):
-        return "cell_contents"
-    if isinstance(parent, types.FrameType):
-        if parent.f_back is child:
-            return "f_back"
-        for name, value in parent.f_locals.items():
-            if value is child:
-                return f"local variable {name!r}"
-        return "referent"
-    if isinstance(parent, types.TracebackType):
-        return "tb_frame" if parent.tb_frame is child else "tb_next"
-    if isinstance(parent, BaseException):
-        for name in ("__traceback__", "__context__", "__cause__", "args"):
-            if getattr(parent, name, None) is child:
-                return name
-        return "referent"
+def slot_values(obj: object) -> Iterator[tuple[str, object]]:
+    """``(name, value)`` of every ``__slots__`` attribute set on ``obj``, through its whole MRO."""
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            try:
+                yield name, object.__getattribute__(obj, name)
+            except AttributeError:
+                continue  # declared, never set
+
+
+def _first(pairs: Iterable[tuple[str, object]], child: object) -> str | None:
+    return next((label for label, value in pairs if value is child), None)
+
+
+def _module_edge(parent: Any, child: object) -> str | None:
+    return "" if child is parent.__dict__ else None
+
+
+def _dict_edge(parent: Any, child: object) -> str | None:
+    label = _first(((f"[{_key_text(key)}]", value) for key, value in parent.items()), child)
+    return label or _first((("key", key) for key in parent), child)
+
+
+def _sequence_edge(parent: Any, child: object) -> str | None:
+    return _first(((f"[{index}]", value) for index, value in enumerate(parent)), child)
+
+
+def _method_edge(parent: Any, child: object) -> str | None:
+    return "__self__" if parent.__self__ is child else "__func__"
+
+
+def _function_edge(parent: Any, child: object) -> str | None:
+    names = ("__defaults__", "__kwdefaults__", "__closure__", "__globals__", "__dict__")
+    return _first(((name, getattr(parent, name)) for name in names), child)
+
+
+def _frame_edge(parent: Any, child: object) -> str | None:
+    if parent.f_back is child:
+        return "f_back"
+    return _first(((f"local variable {name!r}", value) for name, value in parent.f_locals.items()), child)
+
+
+def _traceback_edge(parent: Any, child: object) -> str | None:
+    return "tb_frame" if parent.tb_frame is child else "tb_next"
+
+
+def _exception_edge(parent: Any, child: object) -> str | None:
+    names = ("__traceback__", "__context__", "__cause__", "args")
+    return _first(((name, getattr(parent, name, None)) for name in names), child) or _attribute_edge(parent, child)
+
+
+def _attribute_edge(parent: Any, child: object) -> str | None:
+    """Any other object: its ``__dict__``, an attribute, a slot, a builtin method's ``__self__``."""
     attributes = _owner_dict(parent)
     if attributes is child:
         return "__dict__"
     if isinstance(attributes, dict):  # 3.11+ instances refer to attribute values directly
-        for name, value in attributes.items():
-            if value is child:
-                return f".{name}"
-    for klass in type(parent).__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        for name in (slots,) if isinstance(slots, str) else slots:
-            try:
-                if object.__getattribute__(parent, name) is child:
-                    return f".{name}"
-            except AttributeError:
-                continue
+        label = _first(((f".{name}", value) for name, value in attributes.items()), child)
+        if label:
+            return label
+    label = _first(((f".{name}", value) for name, value in slot_values(parent)), child)
+    if label:
+        return label
     if getattr(parent, "__self__", None) is child:  # a builtin method or method-wrapper
         return "__self__"
     if type(parent).__name__ == "_lru_cache_wrapper":
         return "lru_cache entry"  # its linked cache entries are not objects of their own
+    return None
+
+
+#: The kinds of edge, in the order they are tried: the parent's type, and how to label the reference.
+_EDGE_KINDS: tuple[tuple[type | tuple[type, ...], Callable[[Any, object], str | None]], ...] = (
+    (types.ModuleType, _module_edge),
+    (dict, _dict_edge),
+    ((list, tuple, collections.deque), _sequence_edge),
+    ((set, frozenset), lambda parent, child: "item"),
+    (types.MethodType, _method_edge),
+    (types.FunctionType, _function_edge),
+    (types.CellType, lambda parent, child: "cell_contents"),
+    (types.FrameType, _frame_edge),
+    (types.TracebackType, _traceback_edge),
+    (BaseException, _exception_edge),
+    (object, _attribute_edge),
+)
+
+
+def _edge(parent: object, child: object) -> str:
+    """How ``parent`` refers to ``child``: ``.name``, ``[3]``, ``['key']``, or a word (``referent`` if unknown)."""
+    for kind, label in _EDGE_KINDS:
+        if isinstance(parent, kind):
+            found = label(parent, child)
+            return "referent" if found is None else found
     return "referent"
 
 
@@ -243,6 +279,9 @@ class ReferenceIndex:
                 if not _is_own_frame(walker):
                     self._roots.add(id(walker))
                     snapshot = walker.f_locals
+                    if snapshot is walker.f_globals:
+                        walker = walker.f_back
+                        continue  # a module's code: its "locals" are the module's globals, found as such
                     self._ignored.add(id(snapshot))
                     for value in snapshot.values():
                         self._held_by_frame.setdefault(id(value), walker)
@@ -251,6 +290,19 @@ class ReferenceIndex:
         #: Extra roots with a name of their own, such as the check's ``build`` callable.
         self.root_names = {id(obj): name for name, obj in (named_roots or {}).items()}
         self._roots.update(self.root_names)
+
+    def _rank(self, key: int, obj: object) -> int:
+        """Which root to prefer when several are found at the same depth: the most useful holder first.
+
+        A module global (``mymodule.CALLBACKS``) says where to look better
+        than a function's ``__globals__`` or a frame's locals; the order in
+        which the collector lists referrers differs between versions (3.13).
+        """
+        if isinstance(obj, types.ModuleType):
+            return 0
+        if isinstance(obj, types.FrameType):
+            return 1
+        return 2 if key in self.root_names else 3
 
     def chain_to(self, target: object, max_depth: int = _MAX_DEPTH, max_width: int = 20_000) -> list[object] | None:
         """The shortest chain ``[root, ..., target]``, or ``None`` when no root holds it."""
@@ -265,6 +317,7 @@ class ReferenceIndex:
             referrers.extend(self._held_by_frame[key] for key in wanted if key in self._held_by_frame)
             local = {id(referrers), id(frontier), id(nodes), id(parents), id(wanted)}
             next_frontier: list[object] = []
+            roots: list[int] = []
             for referrer in referrers:
                 key = id(referrer)
                 if key in parents or key in self._ignored or key in local or _is_own_frame(referrer):
@@ -275,14 +328,16 @@ class ReferenceIndex:
                 parents[key] = id(child)
                 nodes[key] = referrer
                 if key in self._roots:
-                    chain = [referrer]
-                    cursor = parents[key]
-                    while cursor is not None:
-                        chain.append(nodes[cursor])
-                        cursor = parents[cursor]
-                    return chain
-                if len(next_frontier) < max_width:
+                    roots.append(key)
+                elif len(next_frontier) < max_width:
                     next_frontier.append(referrer)
             del referrers
+            if roots:
+                cursor: int | None = min(roots, key=lambda key: self._rank(key, nodes[key]))
+                chain = []
+                while cursor is not None:
+                    chain.append(nodes[cursor])
+                    cursor = parents[cursor]
+                return chain
             frontier = next_frontier
         return None

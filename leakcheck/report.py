@@ -8,6 +8,9 @@ from typing import Any
 
 import attrs
 
+#: Measures every text report shows, even when they did not change.
+_ALWAYS_SHOWN = ("built objects alive", "gc-tracked objects", "Python memory blocks")
+
 
 @attrs.frozen
 class Measure:
@@ -34,6 +37,8 @@ class Example:
 
     chain: str | None
     allocated_at: str | None
+    #: When no chain was found: what grew alongside, and the likely holder.
+    hint: str | None = None
 
 
 @attrs.frozen
@@ -50,6 +55,14 @@ class Survivors:
 
 
 @attrs.frozen
+class Detail:
+    """What a process-wide measure that leaked consists of: new fds, threads, tasks, handlers..."""
+
+    measure: str
+    lines: tuple[str, ...]
+
+
+@attrs.frozen
 class LeakReport:
     leaked: bool
     cycles: int
@@ -58,8 +71,12 @@ class LeakReport:
     rounds: int
     measures: tuple[Measure, ...]
     survivors: tuple[Survivors, ...]
-    #: ``(file:line, bytes, blocks)``: where traced memory grew most (explains plain-data leaks).
+    #: ``(file:line, bytes, blocks)``: sites whose traced memory grew in every explanation round.
     memory_growth: tuple[tuple[str, int, int], ...] = ()
+    #: What each leaked process-wide measure consists of.
+    details: tuple[Detail, ...] = ()
+    #: Cycles run after the verdict, under ``tracemalloc``, to find allocation sites.
+    explanation_cycles: int = 0
     graphs: tuple[str, ...] = ()
     seconds: float = 0.0
     #: Rounds added to confirm a suspicion (a measure that grew in every round), else 0.
@@ -93,22 +110,33 @@ class LeakReport:
             f"leakcheck: {verdict} after {self.warmup} warm-up and {self.cycles} measured cycles "
             f"in {self.rounds} rounds"
             + (f" ({self.confirmation_rounds} of them to confirm)" if self.confirmation_rounds else "")
+            + (f", {self.explanation_cycles} more traced to explain" if self.explanation_cycles else "")
             + f" ({self.seconds:.2f}s)"
         ]
-        width = max(len(m.name) for m in self.measures) if self.measures else 0
-        for measure in self.measures:
+        shown = [m for m in self.measures if m.leaked or any(m.deltas) or m.name in _ALWAYS_SHOWN]
+        width = max(len(m.name) for m in shown) if shown else 0
+        for measure in shown:
             flag = "LEAK " if measure.leaked else "     "
             deltas = " ".join(f"{d:+d}" for d in measure.deltas)
             lines.append(f"  {flag}{measure.name:<{width}}  {measure.growth:+d} {measure.unit}  (per round: {deltas})")
+        unchanged = [m.name for m in self.measures if m not in shown]
+        if unchanged:
+            lines.append(f"       unchanged: {', '.join(unchanged)}")
+        for detail in (d for d in self.details if d.lines):
+            lines.append(f"  {detail.measure}, new since the baseline and still there at the end:")
+            lines.extend(f"      {line}" for line in detail.lines)
         for group in self.survivors:
             kind = "leaked" if group.leaked else "retained (constant, not a leak)"
             lines.append(f"  {group.type_name}: {group.count} {group.what}, {kind}")
             for example in group.examples:
-                lines.append(f"      held by: {example.chain or 'no chain from a module or a running frame'}")
+                if example.chain:
+                    lines.append(f"      held by: {example.chain}")
+                else:
+                    lines.append(f"      held by: no chain from a module or a running frame; {example.hint}")
                 if example.allocated_at:
                     lines.append(f"      allocated at: {example.allocated_at}")
         for site, size, blocks in self.memory_growth:
-            lines.append(f"  memory grew at {site}: {size:+d} bytes in {blocks:+d} blocks")
+            lines.append(f"  memory grew in every traced round at {site}: {size:+d} bytes in {blocks:+d} blocks")
         for path in self.graphs:
             lines.append(f"  graph: {path}")
         return "\n".join(lines)
