@@ -119,7 +119,7 @@ def finalize_remove_owner(thresholds: str) -> None:
     assert handler_deaths[0] == rounds - len(kept), (handler_deaths[0], rounds, len(kept))
     assert len(registry) == 2 * len(kept)
     assert registry.dispatch(Hook.FAILURE) == len(kept)
-    print(f"finalize {thresholds}: {handler_deaths[0]} finalizers called remove_owner")
+    print(f"finalize_remove_owner {thresholds}: {handler_deaths[0]} finalizers called remove_owner")
 
 
 def del_reads(thresholds: str) -> None:
