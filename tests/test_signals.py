@@ -61,7 +61,7 @@ def scenario(operation: str) -> None:
             counts = {hook.value: registry.count(hook) for hook in Hook}
             if enabled:
                 gc.enable()
-            results.append((total, stats.total, counts == dict(stats.per_hook)))
+            results.append((total, stats.total, counts, dict(stats.per_hook)))
 
     rng = random.Random(8)
     signal.signal(signal.SIGALRM, handler)
@@ -108,8 +108,11 @@ def scenario(operation: str) -> None:
         assert sum(owner.hits["signal"] for owner in alive) > 0, "no dispatch from the handler called anything"
     else:
         assert results
-        for total, stats_total, counts_agree in results:
-            assert total == stats_total and counts_agree, (total, stats_total, counts_agree)
+        for total, stats_total, counts, per_hook in results:
+            assert total == stats_total and counts == per_hook, (
+                f"queries in one handler disagree: len {total}, stats().total {stats_total}, "
+                f"count() {counts}, stats().per_hook {per_hook}"
+            )
     print(f"{operation}: handler ran {handled[0]} times over {rounds} rounds")
 
 
