@@ -108,9 +108,9 @@ class Anchor:
     ``append``, so a death queues the reference itself and runs no Python
     line; the registry finds the anchor again by ``id(ref)``. Dispatch calls
     the same ``ref`` (a plain one: a subclass would be slower to call). For
-    an owner that cannot be weakly referenced and is held strongly by its own callback (``weak=False``), ``ref`` is a plain
-    getter: it changes nothing about the owner's life, which that callback
-    already decides.
+    an owner that cannot be weakly referenced and is held strongly by its own
+    callback (``weak=False``), ``ref`` is a plain getter: it changes nothing
+    about the owner's life, which that callback already decides.
     """
 
     __slots__ = ("entries", "key", "ref", "table")
