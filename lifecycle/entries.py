@@ -482,7 +482,7 @@ def classify(callback: object, owner: object = None, weak: bool | None = None) -
     if owner is None and weak is None and type(callback) is types.MethodType:  # the common case, fast
         method_owner = callback.__self__
         func = callback.__func__
-        if type(method_owner).__weakrefoffset__ and type(func).__weakrefoffset__:
+        if type(func) is types.FunctionType and type(method_owner).__weakrefoffset__:
             if _refcount(func) <= _LONELY:
                 warn_function_dies_at_once(callback)
             return MethodEntry, (METHOD, id(method_owner), id(func)), callback, method_owner, func
