@@ -13,7 +13,13 @@ The harness must never look like a leak of its own:
 
 - the heap that exists at the baseline reading, the harness's baseline state
   included, is frozen (``gc.freeze()``), so the object pass sees only objects
-  created since, and the first reading is not inflated by the harness;
+  created since, and the first reading is not inflated by the harness. The
+  gc-tracked count adds how many frozen objects died since (the frozen
+  count, ``gc.get_freeze_count()``, drops when one is freed): at the
+  baseline, what the last warm-up cycle left (a cache's last entry, a
+  registry's not yet dropped dead entry) is frozen and unseen, while its
+  replacement in every later reading is new and seen; counting only new
+  objects would show a first-round jump the process does not have;
 - the bookkeeping after the totals are read (the histogram, the baseline
   state) is bracketed by two readings of each memory probe, and what it kept
   is subtracted from the later readings. Only the harness's own code runs in
@@ -97,6 +103,7 @@ class Sampler:
         #: Memory readings around the bookkeeping; an array, so that the readings are not objects themselves.
         self._marks = array.array("q", bytes(8 * len(self.probes)))
         self.baseline_states: list[Any] = []
+        self.frozen = 0  # objects frozen at the baseline; those that died since are subtracted from the count
         self.baseline_types: dict[str, int] = {}
         self.previous_types: dict[str, int] = {}
         #: Type names whose live count grew in every round so far (``None`` before the first).
@@ -135,6 +142,7 @@ class Sampler:
         self.baseline_states = [probe.state() for probe in self.probes]
         full_collection()
         gc.freeze()
+        self.frozen = gc.get_freeze_count()
 
     def read(self, index: int, survivors: Callable[[], int], harness_objects: Callable[[], list[Any]]) -> None:
         """Fill slot ``index`` of every column; slot 0 is the baseline (after ``freeze_baseline``).
@@ -169,7 +177,8 @@ class Sampler:
         watched = [sum(n for cls, n in counts.items() if issubclass(cls, kind)) for kind in self.watch]
         for position, value in enumerate(watched, start=1):
             self.columns[position][index] = value
-        self.columns[len(self.columns) - len(self.probes) - 1][index] = len(objects)  # gc-tracked
+        died = self.frozen - gc.get_freeze_count()  # frozen at the baseline, freed since
+        self.columns[len(self.columns) - len(self.probes) - 1][index] = len(objects) - died  # gc-tracked
         del objects
         self._histogram({type_name(cls): n for cls, n in counts.items()}, first=index == 0)
 

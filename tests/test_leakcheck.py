@@ -309,3 +309,16 @@ def test_a_registry_that_keeps_memory_when_read_is_a_leak() -> None:
     registry.keeps_per_read = True
     report = check(leak_zoo.Widget, cycles=9, rounds=3, registries=[registry])
     assert report.leaked_measures == ("Python memory blocks",), str(report)
+
+
+def test_state_replaced_every_cycle_reads_flat_from_the_first_round() -> None:
+    # At the baseline the last warm-up cycle's state is frozen, so the object pass does not see it; in later
+    # rounds its replacement is new and seen. The gc-tracked count used to jump by its size in the first round.
+    last: list[list[int]] = []
+
+    def build() -> leak_zoo.Widget:
+        last[:] = [[n] for n in range(10)]  # 10 tracked lists, replaced by the next cycle
+        return leak_zoo.Widget()
+
+    report = check(build, cycles=9, rounds=3)
+    assert report.deltas["gc-tracked objects"] == (0, 0, 0), str(report)
