@@ -1,22 +1,34 @@
 """What one measurement round reads, without disturbing what it measures.
 
 Each round, after a full collection, reads the totals first: the built
-objects still alive, then every probe (memory blocks, native heap, file
-descriptors, threads, tasks, children, process-wide registries), each a
-number read in constant time. Then, in one pass over the objects the
-collector tracks, the gc-tracked count, the live instances of each watched
-type and a histogram of every type. Nothing is traced and no snapshot is
-taken: a reading costs the same whatever was allocated since the check
-began. ``tracemalloc`` only runs for the explanation (``SiteGrowth``).
+objects still alive, the length of each registry, then every probe (memory
+blocks, native heap, file descriptors, threads, tasks, children,
+process-wide registries), each a number read in constant time. Then, in one
+pass over the objects the collector tracks, the gc-tracked count, the live
+instances of each watched type and a histogram of every type. Nothing is
+traced and no snapshot is taken: a reading costs the same whatever was
+allocated since the check began. ``tracemalloc`` only runs for the explanation (``SiteGrowth``).
 
 The harness must never look like a leak of its own:
 
 - the heap that exists at the baseline reading, the harness's baseline state
   included, is frozen (``gc.freeze()``), so the object pass sees only objects
-  created since, and the first reading is not inflated by the harness;
+  created since, and the first reading is not inflated by the harness. The
+  gc-tracked count adds how many frozen objects died since (the frozen
+  count, ``gc.get_freeze_count()``, drops when one is freed): at the
+  baseline, what the last warm-up cycle left (a cache's last entry, a
+  registry's not yet dropped dead entry) is frozen and unseen, while its
+  replacement in every later reading is new and seen; counting only new
+  objects would show a first-round jump the process does not have;
 - the bookkeeping after the totals are read (the histogram, the baseline
   state) is bracketed by two readings of each memory probe, and what it kept
-  is subtracted from the later readings;
+  is subtracted from the later readings. Only the harness's own code runs in
+  that bracket: a registry's ``len()`` is the code under test, and it may do
+  deferred work (``lifecycle``'s registry applies the deaths it queued and
+  drops what they removed). Freed inside the bracket, that memory would be
+  subtracted as the harness's and added back to every later reading, one
+  phantom step per round; kept there, a real leak would be hidden. So the
+  registries are read with the totals, before the memory probes;
 - the values are stored in preallocated arrays, which neither grow nor are tracked.
 """
 
@@ -91,6 +103,7 @@ class Sampler:
         #: Memory readings around the bookkeeping; an array, so that the readings are not objects themselves.
         self._marks = array.array("q", bytes(8 * len(self.probes)))
         self.baseline_states: list[Any] = []
+        self.frozen = 0  # objects frozen at the baseline; those that died since are subtracted from the count
         self.baseline_types: dict[str, int] = {}
         self.previous_types: dict[str, int] = {}
         #: Type names whose live count grew in every round so far (``None`` before the first).
@@ -129,6 +142,7 @@ class Sampler:
         self.baseline_states = [probe.state() for probe in self.probes]
         full_collection()
         gc.freeze()
+        self.frozen = gc.get_freeze_count()
 
     def read(self, index: int, survivors: Callable[[], int], harness_objects: Callable[[], list[Any]]) -> None:
         """Fill slot ``index`` of every column; slot 0 is the baseline (after ``freeze_baseline``).
@@ -140,6 +154,9 @@ class Sampler:
         full_collection()
         first_probe = len(self.columns) - len(self.probes)
         self.columns[0][index] = survivors()
+        # Before the memory probes and outside the bracket: see the module docstring.
+        for position, registry in enumerate(self.registries, start=1 + len(self.watch)):
+            self.columns[position][index] = len(registry)
         for position in range(len(self.probes)):
             self.columns[first_probe + position][index] = self.probes[position].read() - self.offsets[position]
         gc.collect()  # any cycle the probes made: freed before the mark, not inside the bracket
@@ -149,7 +166,7 @@ class Sampler:
         self._kept_since_mark()
 
     def _count_objects(self, index: int, harness_objects: Callable[[], list[Any]]) -> None:
-        """One pass over the objects created since the baseline: counts per type, watched, registries, all."""
+        """One pass over the objects created since the baseline: counts per type, watched, all."""
         ignored = {id(obj) for obj in harness_objects()}
         ignored.update((id(ignored), id(self.always_growing)))
         objects = [obj for obj in gc.get_objects() if id(obj) not in ignored]
@@ -157,14 +174,12 @@ class Sampler:
         for obj in objects:  # not Counter(map(...)): its ABC check would cache ``map`` on the first reading
             kind = type(obj)
             counts[kind] = counts.get(kind, 0) + 1
-        values = [
-            *(sum(n for cls, n in counts.items() if issubclass(cls, kind)) for kind in self.watch),
-            *(len(registry) for registry in self.registries),
-            len(objects),
-        ]
-        del objects
-        for position, value in enumerate(values, start=1):
+        watched = [sum(n for cls, n in counts.items() if issubclass(cls, kind)) for kind in self.watch]
+        for position, value in enumerate(watched, start=1):
             self.columns[position][index] = value
+        died = self.frozen - gc.get_freeze_count()  # frozen at the baseline, freed since
+        self.columns[len(self.columns) - len(self.probes) - 1][index] = len(objects) - died  # gc-tracked
+        del objects
         self._histogram({type_name(cls): n for cls, n in counts.items()}, first=index == 0)
 
     def _histogram(self, histogram: dict[str, int], first: bool) -> None:
