@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from leakcheck.outputs import check_output_file
 from leakcheck.progress import ProgressBar
 from router_demo.errors import ConfigError
 from router_demo.gateway import Summary, run_gateway
@@ -66,6 +67,8 @@ def render(summary: Summary) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.json:
+            check_output_file("--json", args.json)  # before the run, not after it
         with ProgressBar("reloading") as reloading, ProgressBar("leakcheck") as checking:
 
             def verdict_progress(done: int, total: int) -> None:
