@@ -89,6 +89,8 @@ class _Run:
         self.total = total
         self.done = 0
         self.alive: list[weakref.ref[Any]] = []  # built objects that outlived their cycle
+        #: Types of build results that could not be weakly referenced (None, int, list...).
+        self.untracked: set[str] = set()
 
     def cycle(self) -> None:
         obj = self.build()
@@ -99,7 +101,8 @@ class _Run:
         try:
             ref: weakref.ref[Any] | None = weakref.ref(obj)
         except TypeError:
-            ref = None  # not weakly referable: only the heap-wide measures see it
+            ref = None  # not weakly referable: only the heap-wide measures see it, and the report says so
+            self.untracked.add("None" if obj is None else type(obj).__qualname__)
         del obj
         full_collection()
         if ref is not None and ref() is not None:
@@ -201,6 +204,7 @@ def check(
         memory_growth=sites,
         graphs=tuple(graphs),
         seconds=time.perf_counter() - started,
+        untracked=tuple(sorted(run.untracked)),
     )
 
 

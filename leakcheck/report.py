@@ -64,6 +64,9 @@ class LeakReport:
     seconds: float = 0.0
     #: Rounds added to confirm a suspicion (a measure that grew in every round), else 0.
     confirmation_rounds: int = 0
+    #: What ``build`` returned when it could not be weakly referenced (``"None"``, ``"int"``...):
+    #: those cycles' objects were not tracked, only the heap-wide measures saw them.
+    untracked: tuple[str, ...] = ()
 
     @property
     def deltas(self) -> dict[str, tuple[int, ...]]:
@@ -95,6 +98,12 @@ class LeakReport:
             + (f" ({self.confirmation_rounds} of them to confirm)" if self.confirmation_rounds else "")
             + f" ({self.seconds:.2f}s)"
         ]
+        if self.untracked:
+            lines.append(
+                f"  built objects not tracked: build returned {' or '.join(self.untracked)}, which cannot be"
+                " weakly referenced; only the other measures were judged (return the object a cycle builds, or watch"
+                " its class)"
+            )
         width = max(len(m.name) for m in self.measures) if self.measures else 0
         for measure in self.measures:
             flag = "LEAK " if measure.leaked else "     "
