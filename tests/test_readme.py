@@ -154,8 +154,10 @@ def test_shell_session_prints_what_it_shows(body: str, line: int, scratch: Path)
         printed = [normalise(text, scratch) for text in result.stdout.splitlines()]
         expected = [normalise(text, scratch) for text in shown]
         assert matches(expected, printed), (
-            f"README.md line {line}: `{command}` printed (normalised):\n" + "\n".join(printed)
-            + "\n\nwhere the README shows (normalised):\n" + "\n".join(expected)
+            f"README.md line {line}: `{command}` printed (normalised):\n"
+            + "\n".join(printed)
+            + "\n\nwhere the README shows (normalised):\n"
+            + "\n".join(expected)
         )
 
 
