@@ -252,6 +252,15 @@ class ReferenceIndex:
         self.root_names = {id(obj): name for name, obj in (named_roots or {}).items()}
         self._roots.update(self.root_names)
 
+    def _root_rank(self, root: object) -> tuple[bool, bool]:
+        """Among roots that reach a leak at the same depth, a module first, a named callable last.
+
+        The collector lists referrers in an order that differs between Python
+        versions; without a rule, ``build -> __globals__['CALLBACKS']`` could be
+        shown on one and ``module.CALLBACKS`` on another for the same leak.
+        """
+        return id(root) in self.root_names, not isinstance(root, types.ModuleType)
+
     def chain_to(self, target: object, max_depth: int = _MAX_DEPTH, max_width: int = 20_000) -> list[object] | None:
         """The shortest chain ``[root, ..., target]``, or ``None`` when no root holds it."""
         parents: dict[int, int | None] = {id(target): None}
@@ -265,6 +274,7 @@ class ReferenceIndex:
             referrers.extend(self._held_by_frame[key] for key in wanted if key in self._held_by_frame)
             local = {id(referrers), id(frontier), id(nodes), id(parents), id(wanted)}
             next_frontier: list[object] = []
+            found: list[object] = []
             for referrer in referrers:
                 key = id(referrer)
                 if key in parents or key in self._ignored or key in local or _is_own_frame(referrer):
@@ -275,14 +285,18 @@ class ReferenceIndex:
                 parents[key] = id(child)
                 nodes[key] = referrer
                 if key in self._roots:
-                    chain = [referrer]
-                    cursor = parents[key]
-                    while cursor is not None:
-                        chain.append(nodes[cursor])
-                        cursor = parents[cursor]
-                    return chain
+                    found.append(referrer)
+                    continue
                 if len(next_frontier) < max_width:
                     next_frontier.append(referrer)
             del referrers
+            if found:
+                best = min(found, key=self._root_rank)
+                chain = [best]
+                cursor = parents[id(best)]
+                while cursor is not None:
+                    chain.append(nodes[cursor])
+                    cursor = parents[cursor]
+                return chain
             frontier = next_frontier
         return None
