@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck.harness import check, validate
+from leakcheck.outputs import check_output_file, check_output_folder
 from leakcheck.progress import ProgressBar
 
 CLEAN, LEAK, USAGE, TARGET_FAILED = 0, 1, 2, 3
@@ -41,9 +43,9 @@ def resolve(spec: str) -> Any:
     return target
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m leakcheck",
+        prog=prog,
         description="Run build/teardown cycles of MODULE:CALLABLE and report whatever keeps growing.",
     )
     parser.add_argument("build", help="MODULE:CALLABLE that builds one object per cycle")
@@ -58,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m leakcheck") -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         build = resolve(args.build)
         teardown = resolve(args.teardown) if args.teardown else None
@@ -73,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"--watch {spec} is a {type(kind).__name__}, not a class")
         options = {"cycles": args.cycles, "warmup": args.warmup, "rounds": args.rounds}
         validate(build, teardown, exercise, watch=watch, **options)
+        if args.json:
+            check_output_file("--json", args.json)
+        if args.graph:
+            check_output_folder("--graph", args.graph)
     except (UsageError, TypeError, ValueError) as error:
         print(f"leakcheck: {error}", file=sys.stderr)
         return USAGE
@@ -91,5 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def main_entry() -> None:
-    """The ``leakcheck`` console script."""
-    sys.exit(main())
+    """The ``leakcheck`` console script: the same as ``python -m leakcheck``, under its own name.
+
+    ``python -m`` puts the current folder first on ``sys.path``, and a console
+    script puts its own folder there instead; the targets a user names live in
+    the current folder, so the script puts it back.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    sys.exit(main(prog="leakcheck"))

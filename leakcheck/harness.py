@@ -97,6 +97,8 @@ class _Run:
         self.total = total
         self.done = 0
         self.alive: list[weakref.ref[Any]] = []  # built objects that outlived their cycle
+        #: Types of build results that could not be weakly referenced (None, int, list...).
+        self.untracked: set[str] = set()
 
     def cycle(self) -> None:
         obj = self.build()
@@ -107,7 +109,8 @@ class _Run:
         try:
             ref: weakref.ref[Any] | None = weakref.ref(obj)
         except TypeError:
-            ref = None  # not weakly referable: only the heap-wide measures see it
+            ref = None  # not weakly referable: only the heap-wide measures see it, and the report says so
+            self.untracked.add("None" if obj is None else type(obj).__qualname__)
         del obj
         full_collection()
         if ref is not None and ref() is not None:
@@ -247,6 +250,7 @@ def _check(
         explanation_cycles=explanation_cycles,
         graphs=tuple(graphs),
         seconds=time.perf_counter() - started,
+        untracked=tuple(sorted(run.untracked)),
     )
 
 

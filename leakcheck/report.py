@@ -81,6 +81,9 @@ class LeakReport:
     seconds: float = 0.0
     #: Rounds added to confirm a suspicion (a measure that grew in every round), else 0.
     confirmation_rounds: int = 0
+    #: What ``build`` returned when it could not be weakly referenced (``"None"``, ``"int"``...):
+    #: those cycles' objects were not tracked, only the heap-wide measures saw them.
+    untracked: tuple[str, ...] = ()
 
     @property
     def deltas(self) -> dict[str, tuple[int, ...]]:
@@ -113,6 +116,12 @@ class LeakReport:
             + (f", {self.explanation_cycles} more traced to explain" if self.explanation_cycles else "")
             + f" ({self.seconds:.2f}s)"
         ]
+        if self.untracked:
+            lines.append(
+                f"  built objects not tracked: build returned {' or '.join(self.untracked)}, which cannot be"
+                " weakly referenced; only the other measures were judged (return the object a cycle builds, or watch"
+                " its class)"
+            )
         shown = [m for m in self.measures if m.leaked or any(m.deltas) or m.name in _ALWAYS_SHOWN]
         width = max(len(m.name) for m in shown) if shown else 0
         for measure in shown:

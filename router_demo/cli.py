@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from leakcheck.outputs import check_output_file
 from leakcheck.progress import ProgressBar
 from router_demo.errors import ConfigError
 from router_demo.gateway import SHOWN_PER_LEVEL, Summary, run_gateway
@@ -78,6 +79,8 @@ def render(summary: Summary) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.json:
+            check_output_file("--json", args.json)  # before the run, not after it
         with ProgressBar("reloading") as reloading, ProgressBar("leakcheck") as checking:
 
             def verdict_progress(done: int, total: int) -> None:
