@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal
 
+from lifecycle._accel import DispatchBase, speedups
 from lifecycle.catalog import Catalog, ResolvedIntegrations
 from lifecycle.catalog import catalog as default_catalog
 from lifecycle.entries import (
@@ -96,7 +97,7 @@ def _death_callback(
     return on_anchor_death
 
 
-class CallbackRegistry:
+class CallbackRegistry(DispatchBase):
     """Lifecycle hooks holding bound methods weakly, tagged with their owner.
 
     ``max_callbacks`` bounds each hook; a registration beyond it is refused
@@ -552,12 +553,20 @@ class CallbackRegistry:
             return run_any(items, args, kwargs)
         return FIXED_ARITY[len(args)](items, args)
 
+    #: The pure-Python dispatch, which the C one hands ``extra=`` and every error to.
+    _dispatch_slow = dispatch
+    if speedups is not None:
+        dispatch = speedups.DispatchBase.dispatch
+
     def dispatcher(self, hook: HookLike) -> Callable[..., int]:
         """A pre-bound ``dispatch(hook, ...)`` for hot paths; it stays current as callbacks change."""
         self._sync_plan(hook)
         plans = self._sync_plans
         key = as_hook(hook)
         rebuild = self._rebuild
+        if speedups is not None:
+            compiled: Callable[..., int] = speedups.dispatcher(plans, key, rebuild, f"dispatch_{key.value}")
+            return compiled
         fixed = FIXED_ARITY
         generic = run_any
 
