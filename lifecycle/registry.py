@@ -40,6 +40,7 @@ from typing import Any, Literal
 from lifecycle._accel import DispatchBase, speedups
 from lifecycle.catalog import Catalog, ResolvedIntegrations
 from lifecycle.catalog import catalog as default_catalog
+from lifecycle.dispatchers import pure_dispatch, pure_dispatcher
 from lifecycle.entries import (
     METHOD,
     NAME,
@@ -553,32 +554,18 @@ class CallbackRegistry(DispatchBase):
             return run_any(items, args, kwargs)
         return FIXED_ARITY[len(args)](items, args)
 
-    #: The pure-Python dispatch, which the C one hands ``extra=`` and every error to.
+    #: The general dispatch (``extra=``, keywords, every error). The hot one, in C
+    #: (``lifecycle._speedups``) or with the loop inlined (``lifecycle.dispatchers``),
+    #: hands it everything unusual.
     _dispatch_slow = dispatch
-    if speedups is not None:
-        dispatch = speedups.DispatchBase.dispatch
+    dispatch = speedups.DispatchBase.dispatch if speedups is not None else pure_dispatch
 
     def dispatcher(self, hook: HookLike) -> Callable[..., int]:
         """A pre-bound ``dispatch(hook, ...)`` for hot paths; it stays current as callbacks change."""
         self._sync_plan(hook)
-        plans = self._sync_plans
         key = as_hook(hook)
-        rebuild = self._rebuild
-        if speedups is not None:
-            compiled: Callable[..., int] = speedups.dispatcher(plans, key, rebuild, f"dispatch_{key.value}")
-            return compiled
-        fixed = FIXED_ARITY
-        generic = run_any
-
-        def fire(*args: Any, **kwargs: Any) -> int:
-            plan = plans[key]
-            if plan is None:
-                plan = rebuild(key)
-            if kwargs or len(args) > 4:
-                return generic(plan, args, kwargs)
-            return fixed[len(args)](plan, args)
-
-        fire.__qualname__ = fire.__name__ = f"dispatch_{key.value}"
+        make = pure_dispatcher if speedups is None else speedups.dispatcher
+        fire: Callable[..., int] = make(self._sync_plans, key, self._rebuild, f"dispatch_{key.value}")
         return fire
 
     async def adispatch(
