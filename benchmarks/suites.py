@@ -13,7 +13,7 @@ import blinker
 from psygnal import Signal
 
 import leakcheck
-from benchmarks.peers import BookkeepingReceiver, Receiver, wire
+from benchmarks.peers import REALISTIC_SIZE, BookkeepingReceiver, Receiver, wire, wire_realistic
 from benchmarks.timing import best_of
 from lifecycle import CallbackRegistry, Hook
 
@@ -34,6 +34,11 @@ def dispatch_bookkeeping(size: int, rounds: int) -> dict[str, float]:
     """The same at one size, with receivers that do the router's bookkeeping."""
     receivers: list[Receiver] = [BookkeepingReceiver() for _ in range(size)]
     return {name: seconds / size for name, seconds in best_of(wire(receivers), rounds).items()}
+
+
+def dispatch_realistic(rounds: int) -> dict[str, float]:
+    """Seconds per callback on the realistic hook (``peers.wire_realistic``)."""
+    return {name: seconds / REALISTIC_SIZE for name, seconds in best_of(wire_realistic(), rounds).items()}
 
 
 class Owner:
