@@ -138,6 +138,11 @@ run_plan(PyObject *plan, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
                      Py_TYPE(plan)->tp_name);
         return -1;
     }
+    /* A dispatcher registered on its own hook calls itself with no Python frame in
+     * between: without this, C recursion would overflow the stack, not raise. */
+    if (Py_EnterRecursiveCall(" in lifecycle dispatch")) {
+        return -1;
+    }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     Py_ssize_t total = nargs + nkw;
     /* stack[0]: the slot PY_VECTORCALL_ARGUMENTS_OFFSET lends the callee; stack[1]: the target. */
@@ -146,6 +151,7 @@ run_plan(PyObject *plan, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     if (total > SMALL_STACK) {
         stack = PyMem_New(PyObject *, total + 2);
         if (stack == NULL) {
+            Py_LeaveRecursiveCall();
             PyErr_NoMemory();
             return -1;
         }
@@ -203,11 +209,13 @@ run_plan(PyObject *plan, PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     if (stack != small) {
         PyMem_Free(stack);
     }
+    Py_LeaveRecursiveCall();
     return called;
 error:
     if (stack != small) {
         PyMem_Free(stack);
     }
+    Py_LeaveRecursiveCall();
     return -1;
 }
 

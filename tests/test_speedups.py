@@ -515,3 +515,24 @@ def test_the_build_is_optional_unless_required(tmp_path: Path, env: dict[str, st
     result = build_ext(tmp_path, env)
     assert (result.returncode != 0) is fails, result.stderr
     assert any((tmp_path / "out" / "lifecycle").glob("_speedups*")) is built
+
+
+def test_a_dispatcher_registered_on_its_own_hook_recurses_into_an_isolated_error() -> None:
+    """With no Python frame between the levels, only a recursion guard in the loop stops it (no crash)."""
+    script = (
+        "import logging, lifecycle\n"
+        "logging.disable(logging.CRITICAL)\n"
+        "registry = lifecycle.CallbackRegistry()\n"
+        "fire = registry.dispatcher('success')\n"
+        "registry.add('success', fire)\n"
+        "print(fire(), registry.dispatch('success'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "1"]
+
+
+def test_dispatch_takes_its_hook_by_keyword_too() -> None:
+    registry = CallbackRegistry(name="keyword")
+    registry.add(Hook.SUCCESS, lambda: None)
+    assert registry.dispatch(hook=Hook.SUCCESS) == 1  # type: ignore[call-arg]
