@@ -127,20 +127,29 @@ class _BoundLater:
 
 
 class NamedIntegration:
-    """Calls one event method of the integration a name resolves to."""
+    """Calls one event method of the integration a name resolves to.
 
-    __slots__ = ("method", "name", "resolve")
+    A registry resolves a name once and keeps the instance for its life
+    (``ResolvedIntegrations``), so the bound event method is kept after the
+    first resolution: later dispatches skip the lookup.
+    """
+
+    __slots__ = ("bound", "method", "name", "resolve")
 
     def __init__(self, resolve: Resolver, name: str, method: str) -> None:
         self.resolve = resolve
         self.name = name
         self.method = method
+        self.bound: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        logger = self.resolve(self.name)
-        if logger is None:
-            raise Unresolved(self.name)
-        return getattr(logger, self.method)(*args, **kwargs)
+        bound = self.bound
+        if bound is None:
+            logger = self.resolve(self.name)
+            if logger is None:
+                raise Unresolved(self.name)
+            bound = self.bound = getattr(logger, self.method)
+        return bound(*args, **kwargs)
 
 
 def plan_item(entry: Entry, hook: Hook, resolve: Resolver) -> Item | None:
