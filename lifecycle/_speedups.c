@@ -18,7 +18,7 @@
  *   dispatcher(plans, key, rebuild, name)  what registry.dispatcher() returns:
  *       reads plans[key], calls rebuild(key) when it is None, runs the loop;
  *   DispatchBase  a base class for CallbackRegistry whose dispatch() method
- *       reads self._sync_plans (a slot of this base), calls self._rebuild(hook)
+ *       reads self._sync_plans (a C slot up to 3.12, see below), calls self._rebuild(hook)
  *       when the plan is missing, and hands anything unusual (extra=, an unknown
  *       or async hook, a missing argument) to self._dispatch_slow(), the Python
  *       method, so that every error stays the pure path's own.
@@ -35,6 +35,7 @@ static PyObject *discard_awaitable = NULL;
 
 static PyObject *str_rebuild = NULL;      /* "_rebuild" */
 static PyObject *str_dispatch_slow = NULL; /* "_dispatch_slow" */
+static PyObject *str_sync_plans = NULL;    /* "_sync_plans" */
 static PyObject *str_extra = NULL;         /* "extra" */
 static PyObject *str_hook = NULL;          /* "hook" */
 static PyObject *str_self = NULL;          /* "self" */
@@ -493,10 +494,69 @@ static PyTypeObject DispatcherType = {
 
 /* ---- DispatchBase: CallbackRegistry.dispatch in C ----------------------------------- */
 
+/* Where _sync_plans lives. Up to 3.12 it is a C slot of this base (the Python
+ * subclass's assignments land there, and dispatch reads it with no lookup). From
+ * 3.13 on, a Python subclass of a base with C fields loses the inline attribute
+ * values of plain classes (every attribute access on the registry got slower), so
+ * there the base has no fields and _sync_plans is an ordinary instance attribute,
+ * read with one generic lookup. */
+#if PY_VERSION_HEX < 0x030D0000
+#define PLANS_IN_SLOT 1
 typedef struct {
     PyObject_HEAD
-    PyObject *sync_plans; /* the _sync_plans slot: dict hook -> Plan | None */
+    PyObject *sync_plans;
 } DispatchBase;
+
+static PyMemberDef base_members[] = {
+    {"_sync_plans", T_OBJECT_EX, offsetof(DispatchBase, sync_plans), 0,
+     "dict: sync hook -> its Plan, or None until rebuilt"},
+    {NULL},
+};
+
+static int
+base_traverse(DispatchBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->sync_plans); /* a heap subclass's own traverse visits the type */
+    return 0;
+}
+
+static int
+base_clear(DispatchBase *self)
+{
+    Py_CLEAR(self->sync_plans);
+    return 0;
+}
+
+static void
+base_dealloc(DispatchBase *self)
+{
+    /* A Python subclass's subtype_dealloc calls this and then drops its type itself. */
+    PyObject_GC_UnTrack(self);
+    base_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A new reference to self._sync_plans, or NULL (with or without an error set). */
+static PyObject *
+sync_plans_of(PyObject *self)
+{
+    PyObject *plans = ((DispatchBase *)self)->sync_plans;
+    Py_XINCREF(plans);
+    return plans;
+}
+#else
+#define PLANS_IN_SLOT 0
+
+static PyObject *
+sync_plans_of(PyObject *self)
+{
+    PyObject *plans = PyObject_GetAttr(self, str_sync_plans);
+    if (plans == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+    }
+    return plans;
+}
+#endif
 
 /* self._dispatch_slow(*args, **kwargs): the Python method, for everything unusual. */
 static PyObject *
@@ -525,8 +585,7 @@ slow_path(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
 static PyObject *
 base_dispatch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *plans = ((DispatchBase *)self)->sync_plans;
-    if (nargs < 1 || plans == NULL || !PyDict_CheckExact(plans)) {
+    if (nargs < 1) {
         return slow_path(self, args, nargs, kwnames);
     }
     if (kwnames != NULL) {
@@ -540,6 +599,15 @@ base_dispatch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
             }
         }
     }
+    PyObject *plans = sync_plans_of(self);
+    if (plans == NULL || !PyDict_CheckExact(plans)) {
+        /* Not set up (or not a dict): the slow path says what is wrong, as the pure one would. */
+        if (plans == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_XDECREF(plans);
+        return slow_path(self, args, nargs, kwnames);
+    }
     PyObject *hook = args[0];
     PyObject *plan;
 #if PY_VERSION_HEX >= 0x030D0000
@@ -550,6 +618,7 @@ base_dispatch(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     plan = PyDict_GetItemWithError(plans, hook);
     Py_XINCREF(plan);
 #endif
+    Py_DECREF(plans);
     if (plan == NULL) {
         /* Not a sync hook (or unhashable): the slow path raises the pure path's own error. */
         if (PyErr_Occurred()) {
@@ -584,47 +653,34 @@ static PyMethodDef base_methods[] = {
     {NULL},
 };
 
-static PyMemberDef base_members[] = {
-    {"_sync_plans", T_OBJECT_EX, offsetof(DispatchBase, sync_plans), 0,
-     "dict: sync hook -> its Plan, or None until rebuilt"},
-    {NULL},
-};
+static PyObject *empty_tuple = NULL;
 
-static int
-base_traverse(DispatchBase *self, visitproc visit, void *arg)
+/* object.__new__ with no arguments (the subclass's __init__ takes them): unlike
+ * PyType_GenericNew it sets up a Python subclass's inline attribute values, so
+ * that attribute access on the registry stays as fast as on a plain class. */
+static PyObject *
+base_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    Py_VISIT(self->sync_plans); /* a heap subclass's own traverse visits the type */
-    return 0;
-}
-
-static int
-base_clear(DispatchBase *self)
-{
-    Py_CLEAR(self->sync_plans);
-    return 0;
-}
-
-static void
-base_dealloc(DispatchBase *self)
-{
-    /* A Python subclass's subtype_dealloc calls this and then drops its type itself. */
-    PyObject_GC_UnTrack(self);
-    base_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    return PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
 }
 
 static PyTypeObject DispatchBaseType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "lifecycle._speedups.DispatchBase",
     .tp_doc = "A base of CallbackRegistry whose dispatch() runs in C.",
+#if PLANS_IN_SLOT
     .tp_basicsize = sizeof(DispatchBase),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
     .tp_dealloc = (destructor)base_dealloc,
     .tp_traverse = (traverseproc)base_traverse,
     .tp_clear = (inquiry)base_clear,
-    .tp_methods = base_methods,
     .tp_members = base_members,
+#else
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+#endif
+    .tp_new = base_new,
+    .tp_methods = base_methods,
 };
 
 /* ---- the module ---------------------------------------------------------------------- */
@@ -651,10 +707,15 @@ PyInit__speedups(void)
     str_rebuild = PyUnicode_InternFromString("_rebuild");
     str_dispatch_slow = PyUnicode_InternFromString("_dispatch_slow");
     str_extra = PyUnicode_InternFromString("extra");
+    str_sync_plans = PyUnicode_InternFromString("_sync_plans");
     str_hook = PyUnicode_InternFromString("hook");
     str_self = PyUnicode_InternFromString("self");
     if (str_rebuild == NULL || str_dispatch_slow == NULL || str_extra == NULL || str_hook == NULL ||
-        str_self == NULL) {
+        str_self == NULL || str_sync_plans == NULL) {
+        return NULL;
+    }
+    empty_tuple = PyTuple_New(0);
+    if (empty_tuple == NULL) {
         return NULL;
     }
     if (PyType_Ready(&DispatcherType) < 0 || PyType_Ready(&DispatchBaseType) < 0) {

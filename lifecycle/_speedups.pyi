@@ -25,5 +25,5 @@ class dispatcher:
     def __call__(self, *args: Any, **kwargs: Any) -> int: ...
 
 class DispatchBase:
-    _sync_plans: dict[Any, Any]
+    _sync_plans: dict[Any, Any]  # an ordinary instance attribute, read by dispatch()
     def dispatch(self, hook: Any, /, *args: Any, **kwargs: Any) -> int: ...
