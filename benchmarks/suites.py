@@ -20,7 +20,7 @@ from lifecycle import CallbackRegistry, Hook
 SIX_HOOKS = (Hook.INPUT, Hook.SUCCESS, Hook.FAILURE, Hook.ASYNC_SUCCESS, Hook.ASYNC_FAILURE, Hook.SERVICE)
 
 
-#: Dispatch figures are ratios of a few percent: many short rounds (each contender timed for
+#: Dispatch, teardown and add figures are ratios of a few percent: many short rounds (each contender timed for
 #: 2 ms, ``SHORT_ROUNDS`` times as many rounds) catch a quiet moment of a shared machine for
 #: every contender far more reliably than a few long ones.
 SHORT_ROUNDS = 15
@@ -132,7 +132,7 @@ def teardown(rounds: int, small: int = 100, large: int = 10_000) -> dict[str, fl
             signal.connect(method)
         del owner
 
-    timings = best_of(
+    timings = _short(
         {
             f"lifecycle remove_owner, {small} others": ours(small_registry, True),
             f"lifecycle remove_owner, {large} others": ours(large_registry, True),
@@ -166,7 +166,7 @@ def add(rounds: int, small: int = 100, large: int = 10_000) -> dict[str, float]:
 
         contenders[f"add duplicate, {size} entries"] = duplicate
         contenders[f"add new + remove, {size} entries"] = fresh
-    return best_of(contenders, rounds)
+    return _short(contenders, rounds)
 
 
 def leakcheck_cost(heap_objects: int, cycles: int = 60) -> dict[str, float]:
