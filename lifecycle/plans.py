@@ -9,8 +9,15 @@ one loop serves every kind of callback:
 
 - a weak bound method: ``ref`` is the owner's weak reference, ``fn`` the
   plain function, so no bound method is built per call;
+- a strong callable (``strong_item``): a bound method is its function and a
+  constant owner; anything else a constant and a C-level caller
+  (``operator.call``), so no Python frame sits between loop and callback;
 - everything else: ``ref`` returns the callable (or ``None`` once it, or its
   owner, died) and ``fn`` calls it.
+
+Every loop, the C one of ``_speedups`` included, hands an ``Exception`` to
+``report_failure(fn, target, error)`` and a non-``None`` result to
+``discard_awaitable(fn, target, result)``: the contract's policy lives here.
 
 The synchronous loops are generated from one template for zero to four
 positional arguments, because ``fn(target, a, b)`` is about twice as fast as
