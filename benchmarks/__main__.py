@@ -12,7 +12,7 @@ from typing import Any
 import blinker
 import psygnal
 
-from benchmarks import report, suites
+from benchmarks import peers, report, suites
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -23,10 +23,12 @@ def run(quick: bool) -> dict[str, Any]:
         "psygnal": f"{psygnal.__version__} ({'compiled' if psygnal._compiled else 'pure Python'})",
         "blinker": blinker.__version__ if hasattr(blinker, "__version__") else "installed",
         "quick": quick,
+        "path": peers.path_header(),
     }
     print("measuring dispatch...", file=sys.stderr)
     results["dispatch"] = suites.dispatch(sizes, rounds)
     results["dispatch_bookkeeping"] = suites.dispatch_bookkeeping(10, rounds)
+    results["dispatch_realistic"] = suites.dispatch_realistic(rounds)
     print("measuring build + teardown...", file=sys.stderr)
     results["teardown"] = suites.teardown(rounds)
     print("measuring add...", file=sys.stderr)
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args.quick)
     found = report.goals(results)
     print(f"python {results['python']}, psygnal {results['psygnal']}, blinker {results['blinker']}")
+    print(results["path"])
     print(report.table(results))
     print("goals:")
     for goal in found:

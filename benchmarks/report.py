@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from benchmarks.peers import COMPILED_ROWS, PURE_ROWS
+
 
 @attrs.frozen
 class Goal:
@@ -28,19 +30,34 @@ class Goal:
 
 
 def goals(results: Mapping[str, Any]) -> list[Goal]:
+    """The issue's goals, as ratios measured in one run: per path where the run has it."""
     found: list[Goal] = []
     dispatch = results["dispatch"]
+    compiled = COMPILED_ROWS[0] in next(iter(dispatch.values()))
+    dispatch_rows = (COMPILED_ROWS[0], PURE_ROWS[0]) if compiled else (PURE_ROWS[0],)
     for size, timings in dispatch.items():
         bare = timings["bare loop"]
-        ours = timings["lifecycle dispatch"]
+        if compiled and size in (1, 10, 30):
+            found.append(Goal(f"compiled dispatch() per callback / bare loop, {size} receivers",
+                              timings[COMPILED_ROWS[0]] / bare, 1.1))  # fmt: skip
+        if compiled and size == 10:
+            found.append(Goal("compiled dispatcher() per callback / bare loop, 10 receivers",
+                              timings[COMPILED_ROWS[1]] / bare, 1.0))  # fmt: skip
         if size in (10, 30):
-            found.append(Goal(f"dispatch() per callback / bare loop, {size} receivers", ours / bare,
-                              1.3 if size == 10 else 1.2))  # fmt: skip
-        if size == 10:
-            found.append(Goal("dispatcher() per callback / bare loop, 10 receivers",
-                              timings["lifecycle dispatcher"] / bare, 1.2))  # fmt: skip
-        for peer in ("psygnal", "blinker"):
-            found.append(Goal(f"dispatch() / {peer}, {size} receivers", ours / timings[peer], 1.0))
+            floor = timings["weakref floor"]
+            found.append(Goal(f"pure dispatch() per callback / weakref floor, {size} receivers",
+                              timings[PURE_ROWS[0]] / floor, 1.25 if size == 10 else 1.2))  # fmt: skip
+        for row in dispatch_rows:
+            for peer in ("psygnal", "blinker"):
+                ratio = timings[row] / timings[peer]
+                found.append(Goal(f"{row.replace(',', '')} / {peer}, {size} receivers", ratio, 1.0))
+    realistic = results.get("dispatch_realistic")
+    if realistic is not None:
+        if compiled:
+            found.append(Goal("realistic hook: compiled dispatch() / bare strong loop",
+                              realistic[COMPILED_ROWS[0]] / realistic["bare loop"], 1.3))  # fmt: skip
+        found.append(Goal("realistic hook: pure dispatch() / bare strong loop",
+                          realistic[PURE_ROWS[0]] / realistic["bare loop"], 1.8))  # fmt: skip
     teardown = results["teardown"]
     for way in ("remove_owner", "drop"):
         small = teardown[f"lifecycle {way}, 100 others"]
@@ -75,6 +92,11 @@ def table(results: Mapping[str, Any]) -> str:
     lines.append("dispatch with bookkeeping receivers (the router's kind), 10 receivers:")
     for name, seconds in bookkeeping.items():
         lines.append(f"  {name:<22}{seconds * 1e9:>8.1f} ns ({seconds / bookkeeping['bare loop']:4.2f}x)")
+    realistic = results.get("dispatch_realistic")
+    if realistic is not None:
+        lines.append("realistic hook (6 weak bound methods, 3 integrations, 1 integration name), per callback:")
+        for name, seconds in realistic.items():
+            lines.append(f"  {name:<22}{seconds * 1e9:>8.1f} ns ({seconds / realistic['bare loop']:4.2f}x)")
     lines.append("build + teardown of a six-callback owner, microseconds:")
     for name, seconds in results["teardown"].items():
         lines.append(f"  {name:<40}{seconds * 1e6:>8.2f}")

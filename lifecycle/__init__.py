@@ -4,6 +4,7 @@ Bound methods are held weakly and tagged with their owner; when an owner
 dies, its callbacks leave every hook on their own. See ``CallbackRegistry``.
 """
 
+from lifecycle._accel import COMPILED
 from lifecycle.catalog import Catalog, catalog
 from lifecycle.errors import BadIntegrationError, CallbackLimitError, LifecycleError, UnknownIntegrationError
 from lifecycle.hooks import Hook
@@ -13,6 +14,7 @@ from lifecycle.scope import OwnerScope
 from lifecycle.stats import RegistryStats
 
 __all__ = [
+    "COMPILED",
     "BadIntegrationError",
     "CallbackLimitError",
     "CallbackRegistry",

@@ -8,9 +8,15 @@ every kind of callback:
 
 - a weak bound method: ``ref`` is the owner's weak reference, ``fn`` the
   plain function, so no bound method is built per call;
-- a strong bound method: ``ref`` returns its ``__self__``, ``fn`` its function;
+- a strong callable (``entries.strong_item``): a bound method is its function
+  and a constant owner; anything else a constant and a C-level caller
+  (``operator.call``), so no Python frame sits between loop and callback;
 - everything else: ``ref`` returns the callable (or ``None`` once it, or its
   owner, died) and ``fn`` is ``operator.call``.
+
+Every loop, the C one of ``_speedups`` included, hands an ``Exception`` to
+``report_failure(fn, target, error)`` and a non-``None`` result to
+``discard_awaitable(fn, target, result)``: the contract's policy lives here.
 
 The synchronous loops are generated from one template for zero to four
 positional arguments, because ``fn(target, a, b)`` is about twice as fast as
@@ -31,7 +37,17 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from lifecycle.entries import CALL, Entry, Item, NamedIntegration, Resolver, Unresolved
+from lifecycle.entries import (  # noqa: F401 - call_target, strong_item: the loops' contract, for tests
+    CALL,
+    Entry,
+    Item,
+    NamedIntegration,
+    Resolver,
+    Unresolved,
+    call_target,
+    is_caller,
+    strong_item,
+)
 from lifecycle.hooks import Hook
 from lifecycle.naming import describe, describe_method
 
@@ -65,7 +81,7 @@ def build_plan(entries: Iterable[Entry], hook: Hook, resolve: Resolver) -> Plan:
 def callback_name(fn: Callable[..., Any], target: object) -> str:
     """Name the callback an item called, ``fn(target, ...)``; never raises."""
     try:
-        if fn is not CALL:
+        if not is_caller(fn):
             return describe_method(fn, target)  # a bound method's parts: target is its owner
         if type(target) is NamedIntegration:
             return f"integration {target.name!r} ({target.method})"

@@ -63,9 +63,11 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
+from lifecycle._accel import DispatchBase, speedups
 from lifecycle._checks import int_at_least
 from lifecycle.catalog import Catalog, ResolvedIntegrations
 from lifecycle.catalog import catalog as default_catalog
+from lifecycle.dispatchers import pure_dispatch, pure_dispatcher
 from lifecycle.entries import (
     CALLABLE,
     FUNCTIONS,
@@ -120,6 +122,7 @@ def _settle_others() -> None:
             raise
         _UNSETTLED.popleft()
 
+
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
     os.register_at_fork(before=_LOCK.acquire, after_in_parent=_LOCK.release, after_in_child=_LOCK.release)
 
@@ -137,7 +140,7 @@ _COMPACT_AFTER = 1024
 _ADDED, _DUPLICATE, _REFUSED = "added", "duplicate", "refused"
 
 
-class CallbackRegistry:
+class CallbackRegistry(DispatchBase):
     """Lifecycle hooks holding bound methods weakly, tagged with their owner.
 
     ``max_callbacks`` bounds each hook; a registration beyond it is refused
@@ -842,24 +845,18 @@ class CallbackRegistry:
             return run_any(items, args, kwargs)
         return FIXED_ARITY[len(args)](items, args)
 
+    #: The general dispatch (``extra=``, keywords, every error). The hot one, in C
+    #: (``lifecycle._speedups``) or with the loop inlined (``lifecycle.dispatchers``),
+    #: hands it everything unusual.
+    _dispatch_slow = dispatch
+    dispatch = speedups.DispatchBase.dispatch if speedups is not None else pure_dispatch
+
     def dispatcher(self, hook: HookLike) -> Callable[..., int]:
         """A pre-bound ``dispatch(hook, ...)`` for hot paths; it stays current as callbacks change."""
         self._sync_plan(hook)
-        plans = self._sync_plans
         key = as_hook(hook)
-        rebuild = self._rebuild
-        fixed = FIXED_ARITY
-        generic = run_any
-
-        def fire(*args: Any, **kwargs: Any) -> int:
-            plan = plans[key]
-            if plan is None:
-                plan = rebuild(key)
-            if kwargs or len(args) > 4:
-                return generic(plan, args, kwargs)
-            return fixed[len(args)](plan, args)
-
-        fire.__qualname__ = fire.__name__ = f"dispatch_{key.value}"
+        make = pure_dispatcher if speedups is None else speedups.dispatcher
+        fire: Callable[..., int] = make(self._sync_plans, key, self._rebuild, f"dispatch_{key.value}")
         return fire
 
     async def adispatch(
@@ -893,7 +890,7 @@ def _not_a_sync_hook(hook: object) -> ValueError:
 
 
 def _is_coroutine_function(callback: object) -> bool:
-    return not isinstance(callback, (str, CustomLogger)) and inspect.iscoroutinefunction(callback)
+    return not issubclass(type(callback), (str, CustomLogger)) and inspect.iscoroutinefunction(callback)
 
 
 #: The process-wide registry.
