@@ -100,7 +100,7 @@ def callback_key(logger: object) -> Hashable:
         sorted(
             (name, value)
             for name, value in _public_attributes(logger).items()
-            if not name.startswith("_") and isinstance(value, _PRIMITIVES)
+            if not name.startswith("_") and issubclass(type(value), _PRIMITIVES)  # never trust __class__
         )
     )
     return (type(logger).__module__, type(logger).__qualname__, attributes)

@@ -118,6 +118,7 @@ def _settle_others() -> None:
         try:
             registry._settle()
         except BaseException:
+            registry._damaged = True
             registry._repair()
             raise
         _UNSETTLED.popleft()
@@ -187,6 +188,7 @@ class CallbackRegistry(DispatchBase):
         self._serials = itertools.count()
         self._duplicates = self._refused = self._removed = self._collected = 0
         self._churn = 0  # removals since the tables were last compacted
+        self._damaged = False  # an exception interrupted a change, and the repair is not finished
 
     # -- the lock protocol --------------------------------------------------------------
 
@@ -232,6 +234,8 @@ class CallbackRegistry(DispatchBase):
     def _locked(self, change: Callable[..., T], args: tuple[Any, ...]) -> T:
         """Settle, ``change(*args)``, settle; on any exception, repair before it propagates."""
         try:
+            if self._damaged:  # a repair was cut short by a second exception: finish it first
+                self._repair()
             if self._deaths or self._queued:
                 self._settle()
             result = change(*args)
@@ -240,6 +244,7 @@ class CallbackRegistry(DispatchBase):
             if _UNSETTLED:
                 _settle_others()
         except BaseException:
+            self._damaged = True
             self._repair()
             raise
         return result
@@ -321,6 +326,7 @@ class CallbackRegistry(DispatchBase):
         for hook in Hook:
             self._set_plan(hook, None)
         self._version += 1
+        self._damaged = False
 
     def _compact(self) -> None:
         """Copy the tables: a dict never shrinks, and walking its holes costs as much as entries."""
@@ -779,6 +785,9 @@ class CallbackRegistry(DispatchBase):
                     if anchor.entries.get(serial) is not entry:
                         problems.append(f"entry {serial} does not hang from its {anchor.table} anchor")
         watched = self._watched()
+        dead = [a for a in watched if a.ref() is None and not any(r is a.ref for r in list(self._deaths))]
+        if dead:
+            problems.append(f"{len(dead)} anchors watch a dead object whose death was never recorded")
         if len(self._by_ref) != len(watched) or any(self._by_ref.get(id(a.ref)) is not a for a in watched):
             problems.append(f"{len(self._by_ref)} death watchers for {len(watched)} weakly held anchors")
         for name, table in self._tables.items():
@@ -890,7 +899,12 @@ def _not_a_sync_hook(hook: object) -> ValueError:
 
 
 def _is_coroutine_function(callback: object) -> bool:
-    return not issubclass(type(callback), (str, CustomLogger)) and inspect.iscoroutinefunction(callback)
+    if issubclass(type(callback), (str, CustomLogger)):
+        return False
+    try:
+        return inspect.iscoroutinefunction(callback)
+    except Exception:  # a hostile __getattr__ or __class__: not a coroutine function; add() decides the rest
+        return False
 
 
 #: The process-wide registry.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle import CallbackRegistry
+from lifecycle import CallbackRegistry, CustomLogger
 
 
 def run_script(source: str, timeout: float = 60) -> str:
@@ -155,7 +155,7 @@ def test_an_exception_inside_the_death_callback_does_not_lose_the_death() -> Non
         """
         import gc, sys
         import lifecycle
-        from lifecycle import CallbackRegistry
+        from lifecycle import CallbackRegistry, CustomLogger
 
         registry = CallbackRegistry()
         class Owner:
@@ -229,4 +229,98 @@ def test_deaths_recorded_while_the_registry_settles_deaths_are_kept() -> None:
         gc.set_threshold(*threshold)
         gc.callbacks.remove(drop_one)
     assert len(registry) == len(pool)
+    registry._check_invariants()
+
+
+class ClassRaises:
+    """A callable whose ``__class__`` raises, as a broken proxy's does."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("__class__")
+
+    def __call__(self, *args: Any) -> None:
+        pass
+
+
+class GetattrRaises:
+    """A callable whose ``__getattr__`` raises for every missing name (``__name__`` too)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name}")
+
+    def __call__(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kind", [ClassRaises, GetattrRaises])
+def test_the_hook_choosing_add_methods_accept_what_add_accepts(kind: type) -> None:
+    """``add_success_callback`` asks whether a callback is a coroutine function.
+
+    Found: it asked with ``isinstance`` and ``inspect.iscoroutinefunction``,
+    which read the object's ``__class__`` and attributes, so a callable that
+    ``add("success", ...)`` registers fine made ``add_success_callback`` and
+    ``add_failure_callback`` raise its ``RuntimeError``.
+    """
+    callback = kind()  # made here: pytest's parametrize inspects its values
+    registry = CallbackRegistry()
+    assert registry.add_success_callback(callback)
+    assert registry.add_failure_callback(callback)
+    assert registry.callbacks("success") == (callback,)
+    assert registry.callbacks("failure") == (callback,)
+
+
+def test_a_logger_attribute_that_lies_about_its_class_is_not_configuration() -> None:
+    """The default integration key keeps attributes of primitive types, told by ``type()``.
+
+    Found: it used ``isinstance``, which believes ``__class__``: a ``Mock(spec=int)``
+    attribute passed as an int, then failed the exact-type rebuild, and ``add``
+    raised a ``TypeError`` telling to fix a ``__callback_key__()`` the class
+    does not have.
+    """
+    from unittest.mock import Mock
+
+    class Integration(CustomLogger):
+        def __init__(self, level: int) -> None:
+            self.level = level
+            self.client = Mock(spec=int)
+
+    registry = CallbackRegistry()
+    assert registry.add("success", Integration(1))
+    assert not registry.add("success", Integration(1))  # a duplicate: same class and level
+    assert registry.add("success", Integration(2))
+
+
+def test_a_second_interrupt_during_the_repair_is_repaired_by_the_next_call() -> None:
+    """Ctrl-C twice: the second lands while ``_repair`` rebuilds after the first.
+
+    Found (with a tracer raising once in a change and once in the repair):
+    a repair cut short left the derived tables wrong for good, since no later
+    call repaired again: an owner's anchor missing from its table, keys
+    indexed for removed entries.
+    """
+    registry = CallbackRegistry()
+    owner = Owner()
+    registry.add("success", owner.on)
+    registry.add("success", owner.on_other)
+    forget = registry._forget
+    calls = []
+
+    def forget_then_interrupt(anchor: Any) -> None:
+        calls.append(anchor)
+        if len(calls) == 2:  # mid-teardown: one entry removed, the owner's anchor already forgotten
+            raise KeyboardInterrupt
+        forget(anchor)
+
+    def interrupted_repair() -> None:
+        raise KeyboardInterrupt
+
+    registry._forget = forget_then_interrupt  # type: ignore[method-assign]
+    registry._repair = interrupted_repair  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        registry.remove_owner(owner)
+    del registry._forget, registry._repair
+    assert len(registry) == 1
+    registry._check_invariants()
+    assert registry.remove_owner(owner) == 1
     registry._check_invariants()
