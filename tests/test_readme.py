@@ -66,8 +66,9 @@ _VARIES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"ok=\d+ failed=\d+"), "ok=? failed=?"),  # requests served: thread scheduling
     (re.compile(r"memory per reload +[+-]?\d+ bytes"), "memory per reload ? bytes"),  # traced memory
     (re.compile(r"events before \d+, after \d+"), "events before ?, after ?"),  # requests again
-    (re.compile(r"(gc-tracked objects|traced memory) .*"), r"\1 ?"),  # interpreter internals
-    (re.compile(r"^(\s*)(?:LEAK |     )(?=(?:gc-tracked objects|traced memory) \?)"), r"\1?    "),
+    # interpreter internals, which differ between Python versions
+    (re.compile(r"(gc-tracked objects|traced memory|Python memory blocks) .*"), r"\1 ?"),
+    (re.compile(r"^(\s*)(?:LEAK |     )(?=(?:gc-tracked objects|traced memory|Python memory blocks) \?)"), r"\1?    "),
 ]
 
 
