@@ -16,35 +16,14 @@ Anything unusual goes to the registry's general ``_dispatch_slow`` (or to
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from lifecycle.entries import Unresolved
-from lifecycle.plans import Plan, discard_awaitable, report_failure, run_any
+from lifecycle.plans import LOOP_BODY, LOOP_NAMESPACE, Plan, generate, run_any
 
 #: How many positional arguments get a loop of their own; more go the general way.
 INLINED_ARITIES = (1, 2, 0, 3, 4)  # most common first: the branch chain is tested in this order
-
-_LOOP = """\
-    {test} {count} == {arity}:{unpack}
-        called = len(plan)
-        for fn, ref in plan:
-            target = ref()
-            if target is None:
-                called -= 1
-                continue
-            try:
-                result = fn(target{args})
-            except Unresolved:
-                called -= 1
-                continue
-            except Exception as error:
-                report_failure(fn, target, error)
-                continue
-            if result is not None:
-                discard_awaitable(fn, target, result)
-        return called
-"""
 
 _DISPATCH = '''
 def dispatch(self, hook, *args, extra=(), **kwargs):
@@ -83,30 +62,24 @@ def make_dispatcher(plans, key, rebuild, name):
 '''
 
 
-def _loops(indent: str) -> str:
+def _loops(indent: int) -> str:
+    """The loop of ``plans.LOOP_BODY`` once per inlined arity, as an ``if``/``elif`` chain."""
     parts = []
     for index, arity in enumerate(INLINED_ARITIES):
-        names = ", ".join(f"a{n}" for n in range(arity))
-        loop = _LOOP.format(
-            test="if" if index == 0 else "elif",
-            count="count",
-            arity=arity,
-            unpack=f"\n        {names}, = args" if arity else "",
-            args="".join(f", a{n}" for n in range(arity)),
-        )
-        parts.append("".join(indent + line if line.strip() else line for line in loop.splitlines(True)))
+        names = "".join(f", a{n}" for n in range(arity))
+        unpack = f"\n{' ' * (indent + 4)}{names[2:]}, = args" if arity else ""
+        header = f"{' ' * indent}{'if' if index == 0 else 'elif'} count == {arity}:{unpack}\n"
+        parts.append(header + textwrap.indent(LOOP_BODY.format(args=names), " " * (indent + 4)))
     return "".join(parts)
 
 
+#: The file name of the generated ``dispatch`` and dispatchers.
+DISPATCHERS_FILENAME = "<lifecycle generated dispatchers>"
+
+
 def _generate() -> tuple[Callable[..., int], Callable[..., Callable[..., int]]]:
-    namespace: dict[str, Any] = {
-        "Unresolved": Unresolved,
-        "report_failure": report_failure,
-        "discard_awaitable": discard_awaitable,
-        "run_any": run_any,
-    }
-    exec(_DISPATCH.format(loops=_loops("")), namespace)
-    exec(_DISPATCHER.format(loops=_loops("    ")), namespace)
+    source = _DISPATCH.format(loops=_loops(4)) + _DISPATCHER.format(loops=_loops(8))
+    namespace = generate(source, DISPATCHERS_FILENAME, {**LOOP_NAMESPACE, "run_any": run_any})
     return namespace["dispatch"], namespace["make_dispatcher"]
 
 

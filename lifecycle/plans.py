@@ -34,6 +34,7 @@ import contextlib
 import inspect
 import linecache
 import logging
+import textwrap
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -114,28 +115,52 @@ def discard_awaitable(fn: Callable[..., Any], target: object, result: object) ->
         report_failure(fn, target, error, "through what it returned")
 
 
-_LOOP_TEMPLATE = '''
-def run_{arity}(plan, args{params}):{unpack}
-    called = len(plan)
-    for fn, ref in plan:
-        target = ref()
-        if target is None:
-            called -= 1
-            continue
-        try:
-            result = fn(target{args})
-        except Unresolved:
-            called -= 1
-            continue
-        except Exception as error:
-            report_failure(fn, target, error)
-            continue
-        if result is not None:
-            discard_awaitable(fn, target, result)
-    return called
-'''
+#: The dispatch loop, written once: ``{args}`` is how each callback is called (``, a0, a1``).
+#: ``plans`` wraps it in one function per arity; ``dispatchers`` inlines it into ``dispatch``.
+LOOP_BODY = """\
+called = len(plan)
+for fn, ref in plan:
+    target = ref()
+    if target is None:
+        called -= 1
+        continue
+    try:
+        result = fn(target{args})
+    except Unresolved:
+        called -= 1
+        continue
+    except Exception as error:
+        report_failure(fn, target, error)
+        continue
+    if result is not None:
+        discard_awaitable(fn, target, result)
+return called
+"""
 
-#: The file name generated loops carry in tracebacks, registered with ``linecache``.
+#: What generated code needs besides builtins.
+LOOP_NAMESPACE: dict[str, Any] = {
+    "Unresolved": Unresolved,
+    "report_failure": report_failure,
+    "discard_awaitable": discard_awaitable,
+}
+
+
+def generate(source: str, filename: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Run generated ``source`` as if from ``filename``, registered with ``linecache``.
+
+    So a traceback through generated code shows its lines, not ``File "<string>"``
+    (attrs does the same for the methods it writes).
+    """
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+def _loop(header: str, args: str, indent: int) -> str:
+    return header + textwrap.indent(LOOP_BODY.format(args=args), " " * indent)
+
+
+#: The file name of the generated per-arity loops.
 LOOPS_FILENAME = "<lifecycle generated dispatch loops>"
 
 
@@ -144,16 +169,9 @@ def _generate_loops() -> tuple[list[Callable[..., int]], Callable[..., int]]:
     for arity in range(5):
         names = "".join(f", a{index}" for index in range(arity))
         unpack = f"\n    {names[2:]}, = args" if arity else ""
-        sources.append(_LOOP_TEMPLATE.format(arity=arity, params="", unpack=unpack, args=names))
-    sources.append(_LOOP_TEMPLATE.format(arity="any", params=", kwargs", unpack="", args=", *args, **kwargs"))
-    source = "".join(sources)
-    linecache.cache[LOOPS_FILENAME] = (len(source), None, source.splitlines(True), LOOPS_FILENAME)
-    namespace: dict[str, Any] = {
-        "Unresolved": Unresolved,
-        "report_failure": report_failure,
-        "discard_awaitable": discard_awaitable,
-    }
-    exec(compile(source, LOOPS_FILENAME, "exec"), namespace)
+        sources.append(_loop(f"def run_{arity}(plan, args):{unpack}\n", names, 4))
+    sources.append(_loop("def run_any(plan, args, kwargs):\n", ", *args, **kwargs", 4))
+    namespace = generate("\n\n".join(sources), LOOPS_FILENAME, dict(LOOP_NAMESPACE))
     return [namespace[f"run_{arity}"] for arity in range(5)], namespace["run_any"]
 
 

@@ -141,3 +141,13 @@ def test_integration_keys_compare_without_user_code() -> None:
     with pytest.raises(TypeError, match=r"__callback_key__\(\) must return str, int"):
         registry.add(Hook.SUCCESS, KeyedBy(frozenset({"a"})))
     assert len(registry) == 2
+
+
+def test_the_pure_dispatchers_carry_a_real_file_name_with_their_source() -> None:
+    import linecache
+
+    from lifecycle import dispatchers
+
+    code = dispatchers.pure_dispatch.__code__
+    assert code.co_filename == dispatchers.DISPATCHERS_FILENAME
+    assert "def dispatch(self, hook" in linecache.getline(code.co_filename, code.co_firstlineno)
