@@ -247,7 +247,23 @@ class Entry:
         return describe(self.target())
 
 
-class NameEntry(Entry):
+class IntegrationEntry(Entry):
+    """What the three integration kinds share: each hook calls one event method of a ``CustomLogger``."""
+
+    __slots__ = ()
+
+    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
+        method = LOGGER_METHODS.get(hook)
+        if method is None:
+            return None  # an integration has no event for a direct CALLBACKS dispatch
+        return self.gated(self.event_item(method, resolve))
+
+    def event_item(self, method: str, resolve: Resolver) -> Item:
+        """The plan item that calls the integration's ``method``."""
+        raise NotImplementedError
+
+
+class NameEntry(IntegrationEntry):
     """An integration name, resolved through the registry's catalog at dispatch time."""
 
     __slots__ = ("integration",)
@@ -258,15 +274,12 @@ class NameEntry(Entry):
     def target(self) -> object:
         return self.integration
 
-    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
-        method = LOGGER_METHODS.get(hook)
-        if method is None:
-            return None  # an integration has no event for a direct CALLBACKS dispatch
-        return self.gated(strong_item(NamedIntegration(resolve, self.integration, method)))
+    def event_item(self, method: str, resolve: Resolver) -> Item:
+        return strong_item(NamedIntegration(resolve, self.integration, method))
 
 
-class LoggerEntry(Entry):
-    """A ``CustomLogger`` held strongly: one of its event methods per hook."""
+class LoggerEntry(IntegrationEntry):
+    """A ``CustomLogger`` held strongly."""
 
     __slots__ = ("logger",)
 
@@ -276,14 +289,11 @@ class LoggerEntry(Entry):
     def target(self) -> object:
         return self.logger
 
-    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
-        method = LOGGER_METHODS.get(hook)
-        if method is None:
-            return None
-        return self.gated(strong_item(getattr(self.logger, method)))
+    def event_item(self, method: str, resolve: Resolver) -> Item:
+        return strong_item(getattr(self.logger, method))
 
 
-class WeakLoggerEntry(Entry):
+class WeakLoggerEntry(IntegrationEntry):
     """A ``CustomLogger`` held weakly (``weak=True``): it leaves when it dies."""
 
     __slots__ = ("target_anchor",)
@@ -296,11 +306,8 @@ class WeakLoggerEntry(Entry):
     def target(self) -> object:
         return self.target_anchor.ref()
 
-    def item(self, hook: Hook, resolve: Resolver) -> Item | None:
-        method = LOGGER_METHODS.get(hook)
-        if method is None:
-            return None
-        return self.gated((CALL, _BoundLater(self.target_anchor.ref, method)))
+    def event_item(self, method: str, resolve: Resolver) -> Item:
+        return CALL, _BoundLater(self.target_anchor.ref, method)
 
 
 class MethodEntry(Entry):
